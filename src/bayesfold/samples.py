@@ -99,8 +99,7 @@ def _weights(name: str, values: ArrayLike | None, n: int) -> NDArray[np.float64]
     weights = np.array(weights, dtype=np.float64)
     if weights.ndim != 1:
         raise ShapeMismatchError(
-            f"{name} must be 1-D with one weight per event; got shape "
-            f"{weights.shape}."
+            f"{name} must be 1-D with one weight per event; got shape {weights.shape}."
         )
     _check_length(name, weights, n, "the features")
     _check_finite(name, weights, np.ones(n, dtype=bool))
@@ -195,6 +194,7 @@ class SimulationSample:
 
     def take(self, index: ArrayLike) -> SimulationSample:
         """A new sample holding the events at ``index`` (for example a permutation)."""
+        index = np.asarray(index)
         return SimulationSample(
             self.gen[index],
             self.reco[index],
@@ -234,6 +234,7 @@ class DataSample:
 
     def take(self, index: ArrayLike) -> DataSample:
         """A new sample holding the events at ``index``."""
+        index = np.asarray(index)
         return DataSample(self.data[index], self.data_weights[index])
 
 

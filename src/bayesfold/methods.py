@@ -1,0 +1,94 @@
+"""Unbinned unfolding methods by name: one entry point for the API and the CLI.
+
+Each name maps to the OmniFold iteration with a classifier and a way of making
+draws. All return an :class:`~bayesfold.result.UnfoldingResult`.
+
+========== ===================================================================
+name       what it runs
+========== ===================================================================
+point      OmniFold with the point-estimate MLP (one draw)
+gbdt       OmniFold with gradient-boosted trees (one draw)
+ensemble   point MLP, ``replicas`` draws from independent initialisations
+bootstrap  point MLP, ``replicas`` draws from Poisson bootstraps of both samples
+========== ===================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bayesfold.exceptions import ConfigurationError
+from bayesfold.omnifold import omnifold
+from bayesfold.result import UnfoldingResult
+from bayesfold.samples import DataSample, SimulationSample
+
+__all__ = ["DEFAULT_DRAWS", "METHODS", "unfold"]
+
+#: Draws of the resampling methods unless ``replicas`` is given.
+DEFAULT_DRAWS = 20
+
+
+def _point() -> dict[str, Any]:
+    """OmniFold with the point-estimate MLP (one draw)."""
+    from bayesfold.classifiers.mlp import MLPClassifier
+
+    return {"classifier": MLPClassifier()}
+
+
+def _gbdt() -> dict[str, Any]:
+    """OmniFold with gradient-boosted trees (one draw)."""
+    from bayesfold.classifiers.gbdt import GBDTClassifier
+
+    return {"classifier": GBDTClassifier()}
+
+
+def _ensemble() -> dict[str, Any]:
+    """Point MLP; draws from independent initialisations."""
+    return {**_point(), "replicas": DEFAULT_DRAWS}
+
+
+def _bootstrap() -> dict[str, Any]:
+    """Point MLP; draws from Poisson bootstraps of data and simulation."""
+    return {**_point(), "replicas": DEFAULT_DRAWS, "bootstrap": "poisson"}
+
+
+#: Default settings of each method, as keyword arguments of ``omnifold``.
+METHODS: dict[str, Callable[[], dict[str, Any]]] = {
+    "point": _point,
+    "gbdt": _gbdt,
+    "ensemble": _ensemble,
+    "bootstrap": _bootstrap,
+}
+
+
+def unfold(
+    simulation: SimulationSample,
+    data: DataSample,
+    *,
+    method: str = "point",
+    iterations: int = 4,
+    random_state: int | np.random.Generator | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> UnfoldingResult:
+    """Unfold with a method named in :data:`METHODS`.
+
+    Extra keyword arguments go to :func:`~bayesfold.omnifold.omnifold` and
+    override the method's own settings (for example ``replicas=50``).
+    """
+    if method not in METHODS:
+        raise ConfigurationError(
+            f"unknown method {method!r}; choose one of {', '.join(METHODS)}."
+        )
+    settings = {**METHODS[method](), **options}
+    return omnifold(
+        simulation,
+        data,
+        iterations=iterations,
+        random_state=random_state,
+        progress=progress,
+        **settings,
+    )
