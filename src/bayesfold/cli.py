@@ -120,7 +120,7 @@ def _run_demo(
 ) -> tuple[dict[str, Any], Any]:
     from bayesfold.methods import unfold
     from bayesfold.metrics import triangular_discriminator
-    from bayesfold.plotting import plot_unfolded
+    from bayesfold.plotting import Band, plot_unfolded
     from bayesfold.toys import ShiftedGaussianToy
 
     toy = ShiftedGaussianToy()
@@ -144,7 +144,7 @@ def _run_demo(
     prior = np.asarray(result.prior_histogram(0, DEMO_BINS).values(), dtype=float)
     truth = toy.expected_truth(DEMO_BINS, measured.n_generated)
     data_counts = np.histogram(measured.data.data[:, 0], DEMO_BINS)[0]
-    summary = {
+    summary: dict[str, Any] = {
         "method": result.method,
         "iterations": iterations,
         "n_sim": simulation.n_events,
@@ -165,12 +165,24 @@ def _run_demo(
         "effective_size": float(np.mean(result.effective_size())),
         "version": __version__,
     }
+    bands: tuple[Band, ...] = ()
+    if result.n_draws > 1:
+        posterior = result.posterior(0, DEMO_BINS)
+        summary["draws"] = result.n_draws
+        for name in ("lower_68", "upper_68", "lower_95", "upper_95"):
+            summary[name] = getattr(posterior, name).tolist()
+        summary["covariance"] = posterior.covariance.tolist()
+        bands = (
+            Band(posterior.lower_68, posterior.upper_68, "68 % interval"),
+            Band(posterior.lower_95, posterior.upper_95, "95 % interval"),
+        )
     figure = plot_unfolded(
         DEMO_BINS,
         unfolded=unfolded,
         prior=prior,
         truth=truth,
         data=data_counts.astype(float),
+        bands=bands,
         xlabel="x (particle level; data at detector level)",
         title=f"shifted-Gaussian toy, {result.method}",
     )
@@ -190,3 +202,7 @@ def _atomic_path(target: Path) -> Iterator[Path]:
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from bayesfold.exceptions import ConfigurationError, ShapeMismatchError
 from bayesfold.samples import SimulationSample, kish_effective_size
 
-__all__ = ["StepDiagnostics", "UnfoldingResult"]
+__all__ = ["PosteriorSummary", "StepDiagnostics", "UnfoldingResult"]
 
 Observable = int | ArrayLike | Callable[[NDArray[np.float64]], NDArray[np.float64]]
 Normalization = Literal["data", "simulation"]
@@ -150,6 +150,39 @@ class UnfoldingResult:
         weights = self.prior_weights(normalize=normalize)[:1]
         return _to_hist(self.observable(observable), weights, bins)
 
+    def posterior(
+        self,
+        observable: Observable,
+        bins: ArrayLike,
+        *,
+        iteration: int = -1,
+        normalize: Normalization = "data",
+    ) -> PosteriorSummary:
+        """Mean, median, 68 % and 95 % intervals and covariance over the draws."""
+        edges = _bin_edges(bins)
+        draws = self.histogram_draws(
+            observable, edges, iteration=iteration, normalize=normalize
+        )
+        return PosteriorSummary.from_draws(edges, draws)
+
+    def derived(
+        self,
+        statistic: Callable[[NDArray[np.float64], NDArray[np.float64]], float],
+        observable: Observable = 0,
+        *,
+        iteration: int = -1,
+    ) -> NDArray[np.float64]:
+        """Posterior draws of any statistic of the unfolded distribution.
+
+        ``statistic(values, weights)`` gets the observable of the simulated
+        events and one draw's weights; for example the mean,
+        ``lambda x, w: np.average(x, weights=w)``. Returns shape (n_draws,).
+        """
+        values = self.observable(observable)
+        weights = self.weights(iteration)
+        finite = np.isfinite(values)
+        return np.array([statistic(values[finite], w[finite]) for w in weights])
+
     def observable(self, observable: Observable) -> NDArray[np.float64]:
         """Values of an observable for every simulated event, shape (n_sim,).
 
@@ -246,3 +279,60 @@ def _to_hist(
 def bin_edges(bins: Sequence[float] | NDArray[np.float64]) -> NDArray[np.float64]:
     """Checked bin edges (public for the CLI and the studies)."""
     return _bin_edges(bins)
+
+
+@dataclass(frozen=True)
+class PosteriorSummary:
+    """Per-bin summary of the draws of an unfolded histogram.
+
+    Attributes hold one value per bin; ``covariance`` and ``correlation`` are
+    (n_bins, n_bins); ``draws`` is (n_draws, n_bins). Intervals are central
+    (equal-tailed) credible intervals of the draws.
+    """
+
+    edges: NDArray[np.float64]
+    draws: NDArray[np.float64]
+    mean: NDArray[np.float64]
+    median: NDArray[np.float64]
+    std: NDArray[np.float64]
+    lower_68: NDArray[np.float64]
+    upper_68: NDArray[np.float64]
+    lower_95: NDArray[np.float64]
+    upper_95: NDArray[np.float64]
+    covariance: NDArray[np.float64]
+    correlation: NDArray[np.float64]
+
+    @classmethod
+    def from_draws(
+        cls, edges: NDArray[np.float64], draws: NDArray[np.float64]
+    ) -> PosteriorSummary:
+        """Summarise draws of shape (n_draws, n_bins)."""
+        q = np.quantile(draws, [0.025, 0.16, 0.5, 0.84, 0.975], axis=0)
+        ddof = 1 if len(draws) > 1 else 0
+        covariance = np.atleast_2d(np.cov(draws, rowvar=False, ddof=ddof))
+        std = np.sqrt(np.diag(covariance))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            correlation = covariance / np.outer(std, std)
+        return cls(
+            edges=edges,
+            draws=draws,
+            mean=draws.mean(axis=0),
+            median=q[2],
+            std=std,
+            lower_68=q[1],
+            upper_68=q[3],
+            lower_95=q[0],
+            upper_95=q[4],
+            covariance=covariance,
+            correlation=correlation,
+        )
+
+    def as_dict(self) -> dict[str, list[Any]]:
+        """JSON-ready lists (draws left out)."""
+        names = ("mean", "median", "std", "lower_68", "upper_68")
+        names += ("lower_95", "upper_95", "covariance", "correlation")
+        out = {"bin_edges": self.edges.tolist()}
+        out.update(
+            {name: np.nan_to_num(getattr(self, name)).tolist() for name in names}
+        )
+        return out

@@ -1,0 +1,95 @@
+"""The command line, run as a user runs it: the installed ``bayesfold`` script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bayesfold import __version__
+from bayesfold.cli import main
+
+SUMMARY_KEYS = {
+    "method",
+    "iterations",
+    "n_sim",
+    "n_data",
+    "seconds",
+    "bin_edges",
+    "unfolded",
+    "truth_expected",
+    "prior",
+    "metrics",
+}
+
+
+def _bayesfold() -> list[str]:
+    script = shutil.which("bayesfold")
+    return [script] if script else [sys.executable, "-m", "bayesfold.cli"]
+
+
+def test_version_from_installed_script():
+    completed = subprocess.run(
+        [*_bayesfold(), "--version"], capture_output=True, text=True, check=True
+    )
+    assert __version__ in completed.stdout
+
+
+def test_demo_writes_plot_and_summary(tmp_path):
+    out = tmp_path / "demo"
+    completed = subprocess.run(
+        [
+            *_bayesfold(),
+            "-q",
+            "demo",
+            "--events",
+            "300",
+            "--iterations",
+            "2",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "triangular discriminator" in completed.stdout
+    assert (out / "unfolded.png").stat().st_size > 10_000
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["iterations"] == 2
+    assert summary["n_sim"] == summary["n_data"] == 300
+    n_bins = len(summary["bin_edges"]) - 1
+    for key in ("unfolded", "truth_expected", "prior"):
+        assert len(summary[key]) == n_bins
+    # Counts are for the data's event count: the unfolded and prior histograms
+    # hold (nearly) all 300 events, the expected truth its analytic share.
+    assert sum(summary["unfolded"]) == pytest.approx(300, rel=0.02)
+    assert sum(summary["truth_expected"]) == pytest.approx(300, rel=0.02)
+    metrics = summary["metrics"]
+    assert metrics["triangular_prior_vs_truth"] > 0
+    assert np.isfinite(metrics["triangular_unfolded_vs_truth"])
+    assert not list(out.glob("*.part"))
+
+
+def test_unknown_method_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(
+        main, ["demo", "--method", "magic", "--out", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2
+    assert "unknown method 'magic'" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_methods_lists_every_method():
+    result = CliRunner().invoke(main, ["methods"])
+    assert result.exit_code == 0
+    for name in ("point", "gbdt", "ensemble", "bootstrap"):
+        assert name in result.output
