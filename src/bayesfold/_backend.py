@@ -34,7 +34,13 @@ from pytensor.compile.mode import Mode, get_mode
 
 from bayesfold.exceptions import ConfigurationError
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "blas_threads", "compile_mode"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "blas_threads",
+    "check_backend",
+    "compile_mode",
+]
 
 BACKENDS = ("auto", "numba", "c")
 DEFAULT_BACKEND = "auto"
