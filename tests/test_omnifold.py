@@ -281,3 +281,27 @@ def test_feature_count_checked_before_training():
     simulation = SimulationSample(np.zeros(5), np.zeros((5, 2)))
     with pytest.raises(FeatureCountError):
         omnifold(simulation, DataSample(np.zeros(5)), classifier=MLPClassifier())
+
+
+def test_bayesian_replicas_carry_posterior_draws():
+    """Each replica of the Bayesian classifier is its own posterior chain."""
+    from bayesfold.classifiers import BayesianMLPClassifier
+
+    toy = ShiftedGaussianToy()
+    rng = np.random.default_rng(8)
+    simulation = toy.simulate(400, rng)
+    measured = toy.measure(400, rng)
+    classifier = BayesianMLPClassifier(hidden_layers=(8,), warm_start=True)
+    result = _small_unfolding(
+        simulation, measured.data, 3, classifier=classifier, replicas=3
+    )
+    weights = result.weights()
+    assert weights.shape == (3, 400)
+    assert np.all(np.isfinite(weights))
+    # Draws differ from one another, and their spread shows in the summary.
+    assert not np.allclose(weights[0], weights[1])
+    posterior = result.posterior(0, np.linspace(-8, 10, 7))
+    assert np.all(posterior.upper_95 >= posterior.lower_95)
+    assert np.any(posterior.std > 0)
+    means = result.derived(lambda x, w: np.average(x, weights=w))
+    assert means.shape == (3,)

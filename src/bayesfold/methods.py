@@ -10,6 +10,8 @@ point      OmniFold with the point-estimate MLP (one draw)
 gbdt       OmniFold with gradient-boosted trees (one draw)
 ensemble   point MLP, ``replicas`` draws from independent initialisations
 bootstrap  point MLP, ``replicas`` draws from Poisson bootstraps of both samples
+bayesian   Bayesian MLP (PyMC, ADVI); ``replicas`` posterior chains through
+           the iterations, each feeding the next step with a posterior draw
 ========== ===================================================================
 """
 
@@ -29,6 +31,10 @@ __all__ = ["DEFAULT_DRAWS", "METHODS", "unfold"]
 
 #: Draws of the resampling methods unless ``replicas`` is given.
 DEFAULT_DRAWS = 20
+
+#: Replicas of the Bayesian method unless ``replicas`` is given. Each costs a
+#: variational fit per step (docs/benchmarks.md); raise it for final results.
+DEFAULT_BAYESIAN_REPLICAS = 10
 
 
 def _point() -> dict[str, Any]:
@@ -55,12 +61,23 @@ def _bootstrap() -> dict[str, Any]:
     return {**_point(), "replicas": DEFAULT_DRAWS, "bootstrap": "poisson"}
 
 
+def _bayesian() -> dict[str, Any]:
+    """Bayesian MLP (PyMC, mean-field ADVI); each draw is a posterior replica."""
+    from bayesfold.classifiers.bayesian import BayesianMLPClassifier
+
+    return {
+        "classifier": BayesianMLPClassifier(warm_start=True),
+        "replicas": DEFAULT_BAYESIAN_REPLICAS,
+    }
+
+
 #: Default settings of each method, as keyword arguments of ``omnifold``.
 METHODS: dict[str, Callable[[], dict[str, Any]]] = {
     "point": _point,
     "gbdt": _gbdt,
     "ensemble": _ensemble,
     "bootstrap": _bootstrap,
+    "bayesian": _bayesian,
 }
 
 

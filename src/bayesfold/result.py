@@ -329,8 +329,10 @@ class PosteriorSummary:
 
     def as_dict(self) -> dict[str, list[Any]]:
         """JSON-ready lists (draws left out)."""
-        names = ("mean", "median", "std", "lower_68", "upper_68")
-        names += ("lower_95", "upper_95", "covariance", "correlation")
+        names = [
+            *("mean", "median", "std", "lower_68", "upper_68", "lower_95"),
+            *("upper_95", "covariance", "correlation"),
+        ]
         out = {"bin_edges": self.edges.tolist()}
         out.update(
             {name: np.nan_to_num(getattr(self, name)).tolist() for name in names}
