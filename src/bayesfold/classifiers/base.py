@@ -19,8 +19,9 @@ start from its previous fit.
 Every classifier is a scikit-learn estimator (``get_params``/``set_params``,
 so ``sklearn.base.clone`` works), its ``fit`` returns ``self``, and its learned
 state ends in ``_``. ``history_`` holds the training curves of the last fit:
-a dict of 1-D arrays (for example ``{"loss": ..., "val_loss": ...}``), one per
-replica where there are several (a list of such dicts).
+a dict of arrays (for example ``{"loss": ..., "val_loss": ...}`` for the point
+MLP, ``{"elbo": ...}`` for the Bayesian one), each of shape (steps,) for 1-D
+weights and (steps, n_replicas) for 2-D weights.
 """
 
 from __future__ import annotations
