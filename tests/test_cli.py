@@ -93,3 +93,58 @@ def test_methods_lists_every_method():
     assert result.exit_code == 0
     for name in ("point", "gbdt", "ensemble", "bootstrap"):
         assert name in result.output
+
+
+def test_coverage_writes_json_per_method(tmp_path):
+    out = tmp_path / "coverage"
+    result = CliRunner().invoke(
+        main,
+        [
+            "-q",
+            "coverage",
+            "--methods",
+            "bootstrap",
+            "--experiments",
+            "2",
+            "--events",
+            "300",
+            "--iterations",
+            "1",
+            "--replicas",
+            "4",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "coverage.json").read_text())
+    bootstrap = report["methods"]["bootstrap"]
+    assert bootstrap["experiments"] == 2
+    for key in ("coverage_68", "coverage_95"):
+        assert 0 <= bootstrap[key] <= 1
+    # Wider intervals hold the truth at least as often.
+    assert bootstrap["coverage_95"] >= bootstrap["coverage_68"]
+    assert bootstrap["mean_width_95"] > bootstrap["mean_width_68"] > 0
+
+
+def test_coverage_rejects_a_method_without_draws(tmp_path):
+    result = CliRunner().invoke(
+        main,
+        [
+            "-q",
+            "coverage",
+            "--methods",
+            "point",
+            "--experiments",
+            "1",
+            "--events",
+            "100",
+            "--iterations",
+            "1",
+            "--out",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "gives one draw" in result.output
+    assert "Traceback" not in result.output

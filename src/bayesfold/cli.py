@@ -28,7 +28,19 @@ logger = logging.getLogger("bayesfold.cli")
 DEMO_BINS = np.linspace(-10.0, 12.0, 23)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Report bayesfold's own errors as one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from bayesfold.exceptions import BayesfoldError
+
+        try:
+            return super().invoke(ctx)
+        except BayesfoldError as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bayesfold")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
@@ -103,6 +115,110 @@ def demo(
         f"prior {metrics['triangular_prior_vs_truth']:.2f}"
     )
     click.echo(f"wrote {out / 'unfolded.png'} and {out / 'summary.json'}")
+
+
+@main.command()
+@click.option("--toy", "toy_name", default="shifted-gaussian", show_default=True)
+@click.option(
+    "--methods",
+    "method_names",
+    default="bayesian,bootstrap",
+    show_default=True,
+    help="Comma-separated methods with draws.",
+)
+@click.option("--experiments", default=50, show_default=True)
+@click.option("--events", default=1000, show_default=True, help="Events per sample.")
+@click.option("--iterations", default=6, show_default=True)
+@click.option("--replicas", default=None, type=int, help="Draws per method.")
+@click.option(
+    "--bins",
+    default="-6,-4,-2,0,2,4,6,8",
+    show_default=True,
+    help="Comma-separated bin edges of the first gen observable.",
+)
+@click.option("--fresh-simulation", is_flag=True, help="New simulation per experiment.")
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bayesfold-coverage"),
+    show_default=True,
+)
+@click.pass_context
+def coverage(
+    ctx: click.Context,
+    toy_name: str,
+    method_names: str,
+    experiments: int,
+    events: int,
+    iterations: int,
+    replicas: int | None,
+    bins: str,
+    fresh_simulation: bool,
+    seed: int,
+    out: Path,
+) -> None:
+    """Coverage of each method's intervals on pseudo-experiments of a toy."""
+    from bayesfold.methods import METHODS
+    from bayesfold.studies import coverage as run_coverage
+    from bayesfold.toys import TOYS
+
+    if toy_name not in TOYS:
+        raise click.BadParameter(
+            f"unknown toy {toy_name!r}; choose one of {', '.join(TOYS)}.",
+            param_hint="--toy",
+        )
+    names = [name.strip() for name in method_names.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METHODS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown method(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(METHODS)}.",
+            param_hint="--methods",
+        )
+    try:
+        edges = [float(edge) for edge in bins.split(",")]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--bins") from error
+
+    options = {} if replicas is None else {"replicas": replicas}
+    results = {}
+    for name in names:
+        result = run_coverage(
+            TOYS[toy_name](),
+            method=name,
+            experiments=experiments,
+            bins=edges,
+            events=events,
+            iterations=iterations,
+            fresh_simulation=fresh_simulation,
+            random_state=seed,
+            progress=ctx.obj["progress"],
+            **options,
+        )
+        results[name] = result.as_dict()
+        click.echo(
+            f"{name}: 68 % coverage {result.coverage_68:.3f} "
+            f"+- {result.coverage_68_error:.3f}, 95 % coverage "
+            f"{result.coverage_95:.3f} +- {result.coverage_95_error:.3f}, pulls "
+            f"{result.pull_mean:.2f} +- {result.pull_width:.2f}"
+        )
+
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "toy": toy_name,
+        "experiments": experiments,
+        "events": events,
+        "iterations": iterations,
+        "replicas": replicas,
+        "fresh_simulation": fresh_simulation,
+        "seed": seed,
+    }
+    with _atomic_path(out / "coverage.json") as path:
+        path.write_text(
+            json.dumps({"settings": settings, "methods": results}, indent=2)
+        )
+    click.echo(f"wrote {out / 'coverage.json'}")
 
 
 @main.command()

@@ -1,0 +1,169 @@
+"""Studies on pseudo-experiments: does an interval mean what it says?
+
+:func:`coverage` unfolds many pseudo-data sets drawn from a toy's truth model
+and counts how often each bin's 68 % and 95 % interval holds the analytic
+expected truth count.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from tqdm.auto import tqdm
+
+from bayesfold.exceptions import ConfigurationError
+from bayesfold.methods import unfold
+from bayesfold.result import bin_edges
+from bayesfold.toys import Toy
+
+__all__ = ["CoverageResult", "coverage"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """Coverage of one method over pseudo-experiments.
+
+    ``coverage_68`` and ``coverage_95`` are fractions of (experiment, bin)
+    pairs whose interval holds the expected truth; their errors are binomial,
+    ``sqrt(p (1 - p) / N)`` over the N pairs, which treats the bins as
+    independent and so understates the error when bins are correlated.
+    Pulls are ``(posterior mean - truth) / posterior standard deviation``.
+    """
+
+    method: str
+    experiments: int
+    bins: list[float]
+    coverage_68: float
+    coverage_68_error: float
+    coverage_95: float
+    coverage_95_error: float
+    pull_mean: float
+    pull_width: float
+    mean_width_68: float
+    mean_width_95: float
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def coverage(
+    toy: Toy,
+    *,
+    method: str,
+    experiments: int,
+    bins: ArrayLike,
+    events: int = 1000,
+    data_events: int | None = None,
+    iterations: int = 4,
+    fresh_simulation: bool = False,
+    random_state: int | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> CoverageResult:
+    """Unfold ``experiments`` pseudo-data sets of ``toy`` and measure coverage.
+
+    Parameters
+    ----------
+    toy : Toy
+        Truth and detector model; ``expected_truth`` gives the reference.
+    method : str
+        A method of :data:`bayesfold.methods.METHODS` with more than one draw.
+    experiments : int
+        Number of pseudo-experiments.
+    bins : array_like
+        Bin edges of the first gen observable.
+    events, data_events : int
+        Simulated events, and generated events per pseudo-data set (default:
+        ``events``).
+    iterations : int
+        OmniFold iterations.
+    fresh_simulation : bool
+        Draw a new simulation for every experiment; by default one simulation
+        serves all, as in an analysis.
+    random_state : int, optional
+        Seed of the whole study.
+    **options
+        Passed to :func:`bayesfold.methods.unfold` (for example ``replicas``).
+    """
+    if experiments < 1:
+        raise ConfigurationError(f"experiments must be at least 1; got {experiments}.")
+    edges = bin_edges(np.asarray(bins, dtype=float))
+    n_data = events if data_events is None else data_events
+    rng = np.random.default_rng(random_state)
+    simulation = toy.simulate(events, rng)
+
+    covered_68, covered_95, pulls, widths_68, widths_95 = [], [], [], [], []
+    seconds = 0.0
+    for experiment in tqdm(
+        range(experiments), desc=f"coverage {method}", disable=not progress
+    ):
+        if fresh_simulation:
+            simulation = toy.simulate(events, rng)
+        measured = toy.measure(n_data, rng)
+        result = unfold(
+            simulation,
+            measured.data,
+            method=method,
+            iterations=iterations,
+            random_state=int(rng.integers(2**31)),
+            progress=False,
+            **options,
+        )
+        seconds += result.seconds
+        if result.n_draws < 2:
+            raise ConfigurationError(
+                f"method {method!r} gives one draw, so it has no interval; use a "
+                "method with draws (bayesian, bootstrap, ensemble)."
+            )
+        posterior = result.posterior(0, edges)
+        truth = toy.expected_truth(edges, measured.n_generated)
+        covered_68.append(_inside(truth, posterior.lower_68, posterior.upper_68))
+        covered_95.append(_inside(truth, posterior.lower_95, posterior.upper_95))
+        pulls.append(_pulls(posterior.mean, posterior.std, truth))
+        widths_68.append(posterior.upper_68 - posterior.lower_68)
+        widths_95.append(posterior.upper_95 - posterior.lower_95)
+        logger.debug("experiment %d done in %.1f s", experiment, result.seconds)
+
+    c68, c95 = np.concatenate(covered_68), np.concatenate(covered_95)
+    all_pulls = np.concatenate(pulls)
+    all_pulls = all_pulls[np.isfinite(all_pulls)]
+    return CoverageResult(
+        method=method,
+        experiments=experiments,
+        bins=edges.tolist(),
+        coverage_68=float(c68.mean()),
+        coverage_68_error=_binomial_error(c68),
+        coverage_95=float(c95.mean()),
+        coverage_95_error=_binomial_error(c95),
+        pull_mean=float(all_pulls.mean()) if all_pulls.size else float("nan"),
+        pull_width=float(all_pulls.std(ddof=1)) if all_pulls.size > 1 else float("nan"),
+        mean_width_68=float(np.mean(widths_68)),
+        mean_width_95=float(np.mean(widths_95)),
+        seconds=seconds,
+    )
+
+
+def _inside(
+    value: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    return (lower <= value) & (value <= upper)
+
+
+def _pulls(
+    mean: NDArray[np.float64], std: NDArray[np.float64], truth: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    out = np.full_like(mean, np.nan)
+    np.divide(mean - truth, std, out=out, where=std > 0)
+    return out
+
+
+def _binomial_error(hits: NDArray[np.bool_]) -> float:
+    p = float(hits.mean())
+    return float(np.sqrt(p * (1 - p) / hits.size))
