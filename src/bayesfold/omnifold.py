@@ -249,7 +249,8 @@ class _SeedTree:
         return np.random.default_rng(self.seed(*key))
 
 
-# Spawn keys of the seed tree: fits use (iteration, step, fold); these use (-k,).
+# Spawn keys of the seed tree: fits use (iteration, step, fold); resampling and
+# fold assignment use keys far above any iteration count.
 _BOOTSTRAP_SIM_KEY, _BOOTSTRAP_DATA_KEY, _FOLD_KEY = 1_000_001, 1_000_002, 1_000_003
 
 

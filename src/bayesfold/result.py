@@ -8,7 +8,7 @@ bootstrap many, and every histogram, interval and metric treats them alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,7 +159,7 @@ class UnfoldingResult:
         normalize: Normalization = "data",
     ) -> PosteriorSummary:
         """Mean, median, 68 % and 95 % intervals and covariance over the draws."""
-        edges = _bin_edges(bins)
+        edges = bin_edges(bins)
         draws = self.histogram_draws(
             observable, edges, iteration=iteration, normalize=normalize
         )
@@ -232,7 +232,8 @@ class UnfoldingResult:
         return np.where(self.simulation.pass_gen, weights, 0.0)
 
 
-def _bin_edges(bins: ArrayLike) -> NDArray[np.float64]:
+def bin_edges(bins: ArrayLike) -> NDArray[np.float64]:
+    """Checked bin edges: 1-D, at least two, strictly increasing."""
     edges = np.asarray(bins, dtype=np.float64)
     if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
         raise ConfigurationError(
@@ -246,7 +247,7 @@ def _binned(
     values: NDArray[np.float64], weights: NDArray[np.float64], bins: ArrayLike
 ) -> NDArray[np.float64]:
     """Weighted counts per draw, shape (draws, n_bins); NaN values are skipped."""
-    edges = _bin_edges(bins)
+    edges = bin_edges(bins)
     finite = np.isfinite(values)
     index = np.digitize(values[finite], edges) - 1
     inside = (index >= 0) & (index < len(edges) - 1)
@@ -264,7 +265,7 @@ def _binned(
 def _to_hist(
     values: NDArray[np.float64], weights: NDArray[np.float64], bins: ArrayLike
 ) -> hist.Hist:
-    edges = _bin_edges(bins)
+    edges = bin_edges(bins)
     counts = _binned(values, weights, edges)
     if len(counts) > 1:
         variance = counts.var(axis=0, ddof=1)
@@ -274,11 +275,6 @@ def _to_hist(
     histogram.view().value = counts.mean(axis=0)
     histogram.view().variance = variance
     return histogram
-
-
-def bin_edges(bins: Sequence[float] | NDArray[np.float64]) -> NDArray[np.float64]:
-    """Checked bin edges (public for the CLI and the studies)."""
-    return _bin_edges(bins)
 
 
 @dataclass(frozen=True)

@@ -200,8 +200,22 @@ class Toy(ABC):
         """Probability that a generated event is fiducial and in each bin."""
 
 
+class _OneGaussian:
+    """The (mean, sigma) of the prior or the truth of a one-observable toy."""
+
+    gen_mean: float
+    gen_sigma: float
+    truth_mean: float
+    truth_sigma: float
+
+    def _model(self, *, truth: bool) -> tuple[float, float]:
+        if truth:
+            return self.truth_mean, self.truth_sigma
+        return self.gen_mean, self.gen_sigma
+
+
 @dataclass(frozen=True)
-class ShiftedGaussianToy(Toy):
+class ShiftedGaussianToy(_OneGaussian, Toy):
     """One Gaussian observable, shifted and smeared; every event is selected.
 
     The prior is N(``gen_mean``, ``gen_sigma``), the truth
@@ -255,14 +269,9 @@ class ShiftedGaussianToy(Toy):
         mean, sigma = self._model(truth=truth)
         return np.diff(stats.norm.cdf(edges, mean, sigma))
 
-    def _model(self, *, truth: bool) -> tuple[float, float]:
-        if truth:
-            return self.truth_mean, self.truth_sigma
-        return self.gen_mean, self.gen_sigma
-
 
 @dataclass(frozen=True)
-class EfficiencyFakesToy(Toy):
+class EfficiencyFakesToy(_OneGaussian, Toy):
     """One Gaussian observable with efficiency, a fiducial cut and fakes.
 
     Particle level: the prior is N(``gen_mean``, ``gen_sigma``), the truth
@@ -404,11 +413,6 @@ class EfficiencyFakesToy(Toy):
         mean, sigma = self._model(truth=truth)
         fiducial_edges = np.maximum(edges, self.acceptance_cut)
         return np.diff(stats.norm.cdf(fiducial_edges, mean, sigma))
-
-    def _model(self, *, truth: bool) -> tuple[float, float]:
-        if truth:
-            return self.truth_mean, self.truth_sigma
-        return self.gen_mean, self.gen_sigma
 
 
 @dataclass(frozen=True)
