@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,7 @@ import click
 import numpy as np
 
 from bayesfold._version import __version__
+from bayesfold.io.atomic import atomic_path
 
 logger = logging.getLogger("bayesfold.cli")
 
@@ -103,9 +100,9 @@ def demo(
     summary, figure = _run_demo(method, events, iterations, seed, ctx.obj["progress"])
 
     out.mkdir(parents=True, exist_ok=True)
-    with _atomic_path(out / "unfolded.png") as path:
+    with atomic_path(out / "unfolded.png", overwrite=True) as path:
         figure.savefig(path, dpi=120, format="png")
-    with _atomic_path(out / "summary.json") as path:
+    with atomic_path(out / "summary.json", overwrite=True) as path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
     metrics = summary["metrics"]
     click.echo(
@@ -214,7 +211,7 @@ def coverage(
         "fresh_simulation": fresh_simulation,
         "seed": seed,
     }
-    with _atomic_path(out / "coverage.json") as path:
+    with atomic_path(out / "coverage.json", overwrite=True) as path:
         path.write_text(
             json.dumps({"settings": settings, "methods": results}, indent=2)
         )
@@ -303,21 +300,6 @@ def _run_demo(
         title=f"shifted-Gaussian toy, {result.method}",
     )
     return summary, figure
-
-
-@contextmanager
-def _atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target``, moved onto it only on success."""
-    handle, name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-    )
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,18 @@ class NotFittedError(BayesfoldError, RuntimeError):
     """A classifier was asked to predict before it was fitted."""
 
 
+class OutputExistsError(BayesfoldError, FileExistsError):
+    """An output file or folder exists and ``overwrite`` was not given."""
+
+
+class PosteriorFormatError(BayesfoldError, ValueError):
+    """A file or data tree is not a posterior that bayesfold wrote, or is damaged."""
+
+
+class HEPDataValidationError(BayesfoldError, ValueError):
+    """The HEPData tables written for a result fail the HEPData validator."""
+
+
 class BayesfoldWarning(UserWarning):
     """Base class of every warning emitted by bayesfold."""
 
