@@ -40,6 +40,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from bayesfold.classifiers.base import Classifier
+from bayesfold.diagnostics import reliability_curve
 from bayesfold.exceptions import ConfigurationError
 from bayesfold.ratios import DEFAULT_MAX_LOGIT, log_ratio, normalize_class_weights
 from bayesfold.result import StepDiagnostics, UnfoldingResult
@@ -423,6 +424,7 @@ class _Run:
         result = np.zeros((len(w0), n_target))
         n_clipped = np.zeros(len(w0), dtype=np.int64)
         histories = []
+        training_logits: list[tuple[NDArray[Any], ...]] = []
         measure_ratio = np.log(w1.sum(axis=1)) - np.log(w0.sum(axis=1))
 
         for fold, train0, train1 in self._splits(fold0, fold1):
@@ -434,6 +436,9 @@ class _Run:
             )
             clf.fit(X, y, sample_weight=w)
             histories.append(getattr(clf, "history_", {}))
+            # Calibration on the training events, first replica (StepDiagnostics).
+            logits = np.atleast_2d(clf.predict_logit(X))[0]
+            training_logits.append((logits, y, w[0]))
 
             rows = ~train0 if self.folds > 1 and x_target is None else slice(None)
             x_eval = x0[rows] if x_target is None else x_target
@@ -457,6 +462,9 @@ class _Run:
                 effective_size=None,
                 seconds=time.perf_counter() - start,
                 history=histories,
+                calibration=reliability_curve(
+                    *(np.concatenate(parts) for parts in zip(*training_logits))
+                ),
             )
         )
         return result

@@ -16,6 +16,7 @@ import hist
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bayesfold.diagnostics import ReliabilityCurve
 from bayesfold.exceptions import ConfigurationError, ShapeMismatchError
 from bayesfold.samples import SimulationSample, kish_effective_size
 
@@ -40,6 +41,10 @@ class StepDiagnostics:
     seconds: float
     history: list[Any] = field(default_factory=list)
     """Training curves of each fold's classifier."""
+    calibration: ReliabilityCurve | None = None
+    """Reliability curve of the fitted classifier on its training events (the
+    first replica's weights and logits, every fold pooled), with its expected
+    calibration error; see :mod:`bayesfold.diagnostics`."""
 
 
 @dataclass
