@@ -60,6 +60,65 @@ class NotFittedError(BayesfoldError, RuntimeError):
     """A classifier was asked to predict before it was fitted."""
 
 
+class ConfigFileError(ConfigurationError):
+    """A config file is unreadable, or a key in it is missing or has a bad value.
+
+    ``key`` is the dotted path of the key (``simulation.gen.x``), or ``""``
+    when the problem concerns the whole file.
+    """
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class UnknownConfigKeyError(ConfigFileError):
+    """A config file holds a key that bayesfold does not know."""
+
+
+class ExpressionError(ConfigurationError):
+    """A column expression (feature, weight or cut) is malformed or not allowed."""
+
+
+class _NamedKeyError(BayesfoldError, KeyError):
+    """A KeyError whose message prints as written, without KeyError's quotes."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InputFileNotFoundError(BayesfoldError, FileNotFoundError):
+    """An input file named in the config does not exist."""
+
+
+class InputFileFormatError(BayesfoldError, OSError):
+    """An input file cannot be read in the format it was given or inferred as."""
+
+
+class TreeNotFoundError(_NamedKeyError):
+    """An input file has no TTree (ROOT) or group (HDF5) of the given name."""
+
+
+class NotATreeError(InputTypeError):
+    """The named object of an input file is not a TTree (or HDF5 group/table)."""
+
+
+class BranchNotFoundError(_NamedKeyError):
+    """A branch or column is not in the input file."""
+
+
+class RaggedBranchError(InputValueError):
+    """A branch holds a variable (or more than one) number of values per event."""
+
+
+class BranchTypeError(InputTypeError):
+    """A branch holds values that are not numbers (strings, objects)."""
+
+
+class NonFiniteColumnError(NonFiniteError):
+    """A feature or weight read from file is NaN or infinite where it is used."""
+
+
 class OutputExistsError(BayesfoldError, FileExistsError):
     """An output file or folder exists and ``overwrite`` was not given."""
 
