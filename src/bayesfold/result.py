@@ -8,8 +8,9 @@ bootstrap many, and every histogram, interval and metric treats them alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import hist
@@ -222,6 +223,25 @@ class UnfoldingResult:
             (record.iteration, record.step): int(record.n_clipped.sum())
             for record in self.diagnostics
         }
+
+    def save(
+        self,
+        path: Path | str,
+        *,
+        overwrite: bool = False,
+        config: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Write the result as a netCDF data tree; see :mod:`bayesfold.io.posterior`."""
+        from bayesfold.io.posterior import save_posterior
+
+        return save_posterior(self, path, overwrite=overwrite, config=config)
+
+    @classmethod
+    def load(cls, path: Path | str) -> UnfoldingResult:
+        """Read a result written by :meth:`save`."""
+        from bayesfold.io.posterior import load_posterior
+
+        return load_posterior(path)
 
     def _normalized(
         self, push: NDArray[np.float64], normalize: Normalization
