@@ -103,3 +103,17 @@ def _lose_second_temporary(targets):
         for temporary in staged.values():
             temporary.write_text("new")
         staged[targets[1]].unlink()
+
+
+def test_outputs_get_the_permissions_of_ordinary_files(tmp_path):
+    reference_file = tmp_path / "plain.txt"
+    reference_file.write_text("x")
+    reference_folder = tmp_path / "plain"
+    reference_folder.mkdir()
+    with atomic_paths(
+        [tmp_path / "out.txt", tmp_path / "tables"], directories=[tmp_path / "tables"]
+    ) as staged:
+        staged[tmp_path / "out.txt"].write_text("x")
+    mode = (tmp_path / "out.txt").stat().st_mode
+    assert mode == reference_file.stat().st_mode
+    assert (tmp_path / "tables").stat().st_mode == reference_folder.stat().st_mode

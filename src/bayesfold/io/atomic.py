@@ -148,6 +148,7 @@ def _commit(staged: dict[Path, Path], *, overwrite: bool) -> None:
     placed: list[Path] = []
     try:
         for target, temporary in staged.items():
+            _give_default_mode(temporary)
             if os.path.lexists(target):
                 # Another process may have created it since the check.
                 check_new([target], overwrite=overwrite)
@@ -168,6 +169,18 @@ def _commit(staged: dict[Path, Path], *, overwrite: bool) -> None:
     for aside in set_aside.values():
         _remove(aside)
     logger.debug("wrote %s", ", ".join(map(str, staged)))
+
+
+def _give_default_mode(path: Path) -> None:
+    """The permissions a plain ``open`` or ``mkdir`` would have given.
+
+    Temporaries are created private (0o600, folders 0o700); the output should
+    be readable as any other file the user writes.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = 0o777 if path.is_dir() else 0o666
+    os.chmod(path, mode & ~umask)
 
 
 def _set_aside(target: Path) -> Path:
