@@ -145,3 +145,7 @@ class LowEffectiveSampleSizeWarning(BayesfoldWarning):
 
 class ConvergenceWarning(BayesfoldWarning):
     """A fit stopped at its iteration budget without meeting its criterion."""
+
+
+class DiagnosticsUnavailableError(BayesfoldError, ValueError):
+    """A result lacks the diagnostics that a plot or summary asks for."""
