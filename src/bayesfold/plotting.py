@@ -407,7 +407,7 @@ def plot_elbo_traces(
                 )
             axes.set_title(STEP_TITLES.get(step, step))
             axes.set_ylabel("ELBO" if "elbo" in keys else "weighted loss")
-            axes.set_xlabel("ADVI step" if "elbo" in keys else "epoch")
+            axes.set_xlabel("ADVI step" if "elbo" in keys else "epoch (GBDT: tree)")
             axes.legend(
                 handles=_trace_legend(result.iterations, colors, keys),
                 frameon=False,
