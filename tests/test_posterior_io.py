@@ -175,6 +175,9 @@ def test_handmade_diagnostics_and_a_128_bit_seed_survive(tmp_path):
     assert folds["fold_2"]["val_loss"].dims == ("val_loss_step",)
     _assert_same_result(from_datatree(tree), original)
 
+    without = dataclasses.replace(original, diagnostics=[])
+    _assert_same_result(from_datatree(to_datatree(without)), without)
+
 
 def test_existing_file_is_refused_and_left_unchanged(tmp_path):
     path = tmp_path / "posterior.nc"

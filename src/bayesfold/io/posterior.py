@@ -270,7 +270,10 @@ def _diagnostics_dataset(records: list[StepDiagnostics], n_draws: int) -> xr.Dat
             "n_events": ("record", [int(r.n_events) for r in records]),
             "seconds": ("record", [float(r.seconds) for r in records]),
             "n_clipped": (per_draw, np.reshape(n_clipped, (len(records), n_draws))),
-            "effective_size": (per_draw, np.reshape(effective, (len(records), -1))),
+            "effective_size": (
+                per_draw,
+                np.reshape(effective, (len(records), n_draws)),
+            ),
             "effective_size_recorded": ("record", np.array(recorded, dtype=bool)),
         },
         coords={"record": np.arange(len(records))},
