@@ -33,6 +33,10 @@ files = ["sim.parquet"]
 x = "x_reco"
 [simulation.gen]
 x = "x_gen"
+
+[[observables]]
+name = "x"
+bins = [-1, 0, 1]
 """
 
 
@@ -64,7 +68,7 @@ def test_minimal_config_gets_documented_defaults():
     assert config.seed == 0
     assert config.method.name == "point"
     assert config.method.iterations == DEFAULT_ITERATIONS
-    assert config.observables == ()
+    assert config.output.formats is None
     assert config.output.folder == Path("/analysis/bayesfold-output")
     assert config.output.plots == ("png", "pdf")
     assert not config.output.overwrite
@@ -149,15 +153,18 @@ def test_seed_is_checked_and_a_misplaced_seed_is_explained():
     error = _error("seed = -3\n" + MINIMAL)
     assert error.key == "seed"
     assert "at least 0" in str(error)
-    # TOML puts a key written after [simulation.gen] into that table.
+    # TOML puts a key written after a section header into that section.
     error = _error(MINIMAL + "seed = 3\n")
+    assert error.key == "observables[0].seed"
+    assert "above the first [section]" in str(error)
+    error = _error(MINIMAL.replace('x = "x_gen"', 'x = "x_gen"\nseed = 3'))
     assert error.key == "simulation.gen.seed"
     assert "above the first [section]" in str(error)
 
 
 def test_observables_take_edges_or_a_range():
     config = _parse(
-        MINIMAL
+        MINIMAL.split("[[observables]]")[0]
         + """
 [[observables]]
 name = "x"
@@ -192,8 +199,36 @@ label = "x [GeV]"
 )
 def test_bad_observables_name_their_index(observable, key, words):
     error = _error(MINIMAL + "[[observables]]\n" + observable + "\n")
+    key = key.replace("observables[0]", "observables[1]")
     assert error.key == key
     assert words in str(error)
+
+
+def test_at_least_one_observable_and_unique_names():
+    error = _error(MINIMAL.split("[[observables]]")[0])
+    assert error.key == "observables"
+    assert "[[observables]]" in str(error)
+    error = _error(MINIMAL + "[[observables]]\nname = 'x'\nbins = [0, 1]\n")
+    assert error.key == "observables[1].name"
+    assert "repeats 'x'" in str(error)
+
+
+def test_output_formats_are_the_writers_outputs():
+    from bayesfold.io.writers import FORMATS
+
+    config = _parse(MINIMAL + "[output]\nformats = ['posterior', 'summary']\n")
+    assert config.output.formats == ("posterior", "summary")
+    assert set(config.output.formats) <= set(FORMATS)
+    error = _error(MINIMAL + "[output]\nformats = ['hepdat']\n")
+    assert error.key == "output.formats"
+    assert "Did you mean 'hepdata'?" in str(error)
+
+
+def test_styles_are_the_plotting_styles():
+    from bayesfold.config import STYLES
+    from bayesfold.plotting import EXPERIMENT_STYLES
+
+    assert set(STYLES) == {"default", *EXPERIMENT_STYLES}
 
 
 def test_unknown_gen_feature_suggests_the_closest():

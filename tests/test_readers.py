@@ -304,6 +304,9 @@ x = "x_reco"
 [simulation.gen]
 x = "x_gen"
 y = "y_gen * 2"
+[[observables]]
+name = "x"
+bins = [-6, 0, 6]
 """
     values = tomllib.loads(text)
     for key, value in simulation_changes.items():

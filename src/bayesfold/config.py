@@ -61,8 +61,9 @@ DEFAULT_OUTPUT_FOLDER = "bayesfold-output"
 #: File formats of the plots unless ``output.plots`` is given.
 DEFAULT_PLOT_FORMATS = ("png", "pdf")
 
-#: Plot styles of mplhep that ``output.style`` accepts ("default": matplotlib's).
-STYLES = ("default", "ATLAS", "ALICE", "CMS", "LHCb2", "ROOT", "DUNE1")
+#: Plot styles that ``output.style`` accepts: mplhep's experiment styles
+#: (:data:`bayesfold.plotting.EXPERIMENT_STYLES`), or "default" (matplotlib's).
+STYLES = ("default", "ATLAS", "ALICE", "CMS", "LHCb")
 
 #: File formats of plots that ``output.plots`` accepts.
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -376,7 +377,8 @@ class _Table:
             if name not in allowed:
                 raise UnknownConfigKeyError(
                     f"{self.origin}: unknown key `{self.path(name)}`."
-                    f"{_suggestion(name, allowed)} Valid keys"
+                    f"{_suggestion(name, allowed)}{_misplaced(name, self.key)} "
+                    "Valid keys"
                     f"{' in [' + self.key + ']' if self.key else ''}: "
                     f"{', '.join(allowed)}.",
                     self.path(name),
@@ -540,10 +542,7 @@ def _features(table: _Table, name: str) -> dict[str, Expression]:
     for feature in features.values:
         if feature in _TOP_KEYS and not isinstance(features.values[feature], str):
             raise features.error(
-                feature,
-                f"looks like the top-level key `{feature}`: TOML puts every key "
-                "written after a [section] header into that section. Move "
-                f"`{feature} = ...` above the first [section].",
+                feature, f"is not a feature.{_misplaced(feature, features.key)}"
             )
         expression = features.expression(feature)
         if expression is None:
@@ -628,12 +627,13 @@ def _classifier(table: _Table, method: str) -> dict[str, Any]:
 
 
 def _observables(top: _Table, simulation: SourceConfig) -> tuple[ObservableConfig, ...]:
-    entries = top.values.get("observables", [])
-    if not isinstance(entries, list):
+    entries = top.values.get("observables")
+    if not isinstance(entries, list) or not entries:
         raise top.error(
             "observables",
-            "must be an array of tables: write each observable as an "
-            "[[observables]] section.",
+            f"must name at least one observable to report; got "
+            f"{_shown(entries)}. Add an [[observables]] section with name, "
+            "feature and bins (see `bayesfold config --example`).",
         )
     observables = tuple(
         _observable(_Table(entry, f"observables[{i}]", top.origin), simulation)
@@ -707,7 +707,11 @@ def _output(table: _Table, base: Path) -> OutputConfig:
     table.check_keys(_OUTPUT_KEYS)
     folder = table.string("folder", default=DEFAULT_OUTPUT_FOLDER)
     assert folder is not None
-    formats = tuple(table.strings("formats")) if "formats" in table.values else None
+    formats = None
+    if "formats" in table.values:
+        from bayesfold.io.writers import FORMATS as OUTPUTS
+
+        formats = tuple(table.strings("formats", choices=OUTPUTS))
     plots = (
         tuple(table.strings("plots", choices=PLOT_FORMATS))
         if "plots" in table.values
@@ -722,6 +726,17 @@ def _output(table: _Table, base: Path) -> OutputConfig:
         overwrite=table.boolean("overwrite", default=False),
         plots=plots,
         style=style,
+    )
+
+
+def _misplaced(name: str, section: str) -> str:
+    """A hint for a top-level key that TOML has put into a section."""
+    if not section or name not in _TOP_KEYS:
+        return ""
+    return (
+        f" It looks like the top-level key `{name}`: TOML puts every key written "
+        "after a [section] header into that section, so move "
+        f"`{name} = ...` above the first [section]."
     )
 
 
@@ -793,6 +808,7 @@ label = "x (particle level)"
 folder = "bayesfold-output"
 overwrite = false               # replace existing outputs
 plots = ["png", "pdf"]          # plot file formats; [] for none
-style = "default"               # or an mplhep style: ATLAS, ALICE, CMS, LHCb2, ROOT
-# formats = [...]               # which outputs to write; default: all
+style = "default"               # or an mplhep style: ATLAS, ALICE, CMS, LHCb
+# formats = ["posterior", "weights-parquet", "weights-root", "histograms",
+#            "summary", "hepdata"]      # which outputs to write; default: all
 """
