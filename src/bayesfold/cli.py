@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,21 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     show_default=True,
     help="Folder for the plot and summary.json.",
 )
+@click.option(
+    "--write-inputs",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Instead of unfolding, write the toy as event files and a config.toml "
+    "for `bayesfold unfold` into this folder (replacing them if present).",
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["root", "parquet"]),
+    default="root",
+    show_default=True,
+    help="File format of --write-inputs.",
+)
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -82,11 +100,15 @@ def demo(
     iterations: int,
     seed: int,
     out: Path,
+    write_inputs: Path | None,
+    file_format: str,
 ) -> None:
     """Unfold the shifted-Gaussian toy and write a plot and summary.json.
 
     Simulation: gen ~ N(0.3, 2.5); data: truth ~ N(1.2, 3.0); detector:
-    reco = gen + N(-2.5, 0.2).
+    reco = gen + N(-2.5, 0.2). With --write-inputs DIR, write the same events
+    as files and a config instead: `bayesfold unfold DIR/config.toml` then
+    runs the main job on them.
     """
     from bayesfold.methods import METHODS
 
@@ -97,6 +119,9 @@ def demo(
         )
     if events < 10:
         raise click.BadParameter("needs at least 10 events.", param_hint="--events")
+    if write_inputs is not None:
+        _write_demo_inputs(write_inputs, file_format, method, events, iterations, seed)
+        return
     summary, figure = _run_demo(method, events, iterations, seed, ctx.obj["progress"])
 
     out.mkdir(parents=True, exist_ok=True)
@@ -226,6 +251,118 @@ def methods() -> None:
     for name, settings in METHODS.items():
         doc = (settings.__doc__ or "").strip().splitlines()
         click.echo(f"{name:12s} {doc[0] if doc else ''}")
+
+
+@main.command("unfold")
+@click.argument(
+    "config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: output.folder of the config).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.pass_context
+def unfold_command(
+    ctx: click.Context, config_path: Path, out: Path | None, overwrite: bool
+) -> None:
+    """Unfold the event files that CONFIG names and write every output.
+
+    The config, the input files and branches, and the output folder are all
+    checked before training: an error exits non-zero and writes nothing. An
+    interrupt (Ctrl-C, SIGTERM) leaves no partial file behind.
+    `bayesfold config --example` prints a commented config.
+    """
+    from bayesfold.config import load_config
+    from bayesfold.job import run_job
+
+    config = load_config(config_path)
+    with _sigterm_as_exit():
+        report = run_job(
+            config,
+            out=out,
+            overwrite=True if overwrite else None,
+            progress=ctx.obj["progress"],
+        )
+    result = report.result
+    click.echo(
+        f"{result.method}: {result.iterations} iterations, {result.n_draws} "
+        f"draw(s) in {report.seconds:.1f} s; wrote {len(report.files)} files "
+        f"to {out or config.output.folder}"
+    )
+
+
+@main.command("config")
+@click.option("--example", is_flag=True, help="Print a commented example config.")
+@click.option(
+    "--check",
+    "check_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Check a config and read its inputs, without unfolding.",
+)
+def config_command(example: bool, check_path: Path | None) -> None:
+    """Print a commented example config, or check one and its inputs."""
+    from bayesfold.config import EXAMPLE_CONFIG, load_config
+    from bayesfold.job import read_inputs
+
+    if example == (check_path is not None):
+        raise click.UsageError("give either --example or --check CONFIG.")
+    if example:
+        click.echo(EXAMPLE_CONFIG, nl=False)
+        return
+    assert check_path is not None
+    simulation, data = read_inputs(load_config(check_path))
+    click.echo(
+        f"{check_path}: valid; {simulation.n_events} simulated events "
+        f"({simulation.gen.shape[1]} gen, {simulation.reco.shape[1]} reco "
+        f"features), {data.n_events} data events."
+    )
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit inside the block.
+
+    Python turns SIGINT into KeyboardInterrupt; SIGTERM would end the process
+    without unwinding. As an exception, both let the atomic writers remove
+    their temporaries on the way out.
+    """
+
+    def terminate(signum: int, frame: Any) -> None:
+        logger.warning("terminated by signal %d; no partial output is left", signum)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_demo_inputs(
+    folder: Path,
+    file_format: str,
+    method: str,
+    events: int,
+    iterations: int,
+    seed: int,
+) -> None:
+    from bayesfold.job import write_demo_inputs
+
+    files = write_demo_inputs(
+        folder,
+        file_format=file_format,
+        events=events,
+        method=method,
+        iterations=iterations,
+        seed=seed,
+        overwrite=True,
+    )
+    click.echo(f"wrote {', '.join(map(str, files))}")
+    click.echo(f"run: bayesfold unfold {files[-1]}")
 
 
 def _run_demo(
