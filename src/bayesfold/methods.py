@@ -1,7 +1,8 @@
-"""Unbinned unfolding methods by name: one entry point for the API and the CLI.
+"""Unfolding methods by name: one entry point for the API and the CLI.
 
 Each name maps to the OmniFold iteration with a classifier and a way of making
-draws. All return an :class:`~bayesfold.result.UnfoldingResult`.
+draws, or to a binned classical method (which needs ``bins``, the truth bin
+edges). All return an :class:`~bayesfold.result.UnfoldingResult`.
 
 ========== ===================================================================
 name       what it runs
@@ -12,6 +13,8 @@ ensemble   point MLP, ``replicas`` draws from independent initialisations
 bootstrap  point MLP, ``replicas`` draws from Poisson bootstraps of both samples
 bayesian   Bayesian MLP (PyMC, ADVI); ``replicas`` posterior chains through
            the iterations, each feeding the next step with a posterior draw
+ibu        iterative Bayesian unfolding in ``bins``; ``replicas`` draws from
+           its propagated covariance (:mod:`bayesfold.ibu`)
 ========== ===================================================================
 """
 
@@ -27,7 +30,7 @@ from bayesfold.omnifold import omnifold
 from bayesfold.result import UnfoldingResult
 from bayesfold.samples import DataSample, SimulationSample
 
-__all__ = ["DEFAULT_DRAWS", "METHODS", "unfold"]
+__all__ = ["BINNED_METHODS", "DEFAULT_DRAWS", "METHODS", "unfold"]
 
 #: Draws of the resampling methods unless ``replicas`` is given.
 DEFAULT_DRAWS = 20
@@ -71,14 +74,26 @@ def _bayesian() -> dict[str, Any]:
     }
 
 
-#: Default settings of each method, as keyword arguments of ``omnifold``.
+def _ibu() -> dict[str, Any]:
+    """Iterative Bayesian unfolding (binned); draws from its propagated errors."""
+    from bayesfold.ibu import unfold_ibu
+
+    return {"runner": unfold_ibu}
+
+
+#: Default settings of each method, as keyword arguments of ``omnifold`` (or,
+#: under ``"runner"``, of the function that replaces it).
 METHODS: dict[str, Callable[[], dict[str, Any]]] = {
     "point": _point,
     "gbdt": _gbdt,
     "ensemble": _ensemble,
     "bootstrap": _bootstrap,
     "bayesian": _bayesian,
+    "ibu": _ibu,
 }
+
+#: Methods that unfold histograms: they need ``bins``, the truth bin edges.
+BINNED_METHODS = frozenset({"ibu"})
 
 
 def unfold(
@@ -93,15 +108,18 @@ def unfold(
 ) -> UnfoldingResult:
     """Unfold with a method named in :data:`METHODS`.
 
-    Extra keyword arguments go to :func:`~bayesfold.omnifold.omnifold` and
-    override the method's own settings (for example ``replicas=50``).
+    Extra keyword arguments go to :func:`~bayesfold.omnifold.omnifold` (for
+    the binned methods to :func:`~bayesfold.ibu.unfold_ibu`, which needs
+    ``bins``) and override the
+    method's own settings (for example ``replicas=50``).
     """
     if method not in METHODS:
         raise ConfigurationError(
             f"unknown method {method!r}; choose one of {', '.join(METHODS)}."
         )
     settings = {**METHODS[method](), **options}
-    return omnifold(
+    runner = settings.pop("runner", omnifold)
+    return runner(
         simulation,
         data,
         iterations=iterations,

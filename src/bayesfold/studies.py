@@ -2,7 +2,8 @@
 
 :func:`coverage` unfolds many pseudo-data sets drawn from a toy's truth model
 and counts how often each bin's 68 % and 95 % interval holds the analytic
-expected truth count.
+expected truth count. The binned methods (IBU, FBU) unfold in the study's own
+bins, so that every method is judged on the same bins.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from tqdm.auto import tqdm
 
 from bayesfold.exceptions import ConfigurationError
-from bayesfold.methods import unfold
+from bayesfold.methods import BINNED_METHODS, unfold
 from bayesfold.result import bin_edges
 from bayesfold.toys import Toy
 
@@ -78,12 +79,14 @@ def coverage(
     experiments : int
         Number of pseudo-experiments.
     bins : array_like
-        Bin edges of the first gen observable.
+        Bin edges of the first gen observable; the binned methods
+        (:data:`~bayesfold.methods.BINNED_METHODS`) unfold in these bins
+        unless ``options`` says otherwise.
     events, data_events : int
         Simulated events, and generated events per pseudo-data set (default:
         ``events``).
     iterations : int
-        OmniFold iterations.
+        OmniFold (and IBU) iterations; FBU has none.
     fresh_simulation : bool
         Draw a new simulation for every experiment; by default one simulation
         serves all, as in an analysis.
@@ -95,6 +98,8 @@ def coverage(
     if experiments < 1:
         raise ConfigurationError(f"experiments must be at least 1; got {experiments}.")
     edges = bin_edges(np.asarray(bins, dtype=float))
+    if method in BINNED_METHODS:
+        options = {"bins": edges, **options}
     n_data = events if data_events is None else data_events
     rng = np.random.default_rng(random_state)
     simulation = toy.simulate(events, rng)
@@ -120,7 +125,7 @@ def coverage(
         if result.n_draws < 2:
             raise ConfigurationError(
                 f"method {method!r} gives one draw, so it has no interval; use a "
-                "method with draws (bayesian, bootstrap, ensemble)."
+                "method with draws (bayesian, bootstrap, ensemble, ibu, fbu)."
             )
         posterior = result.posterior(0, edges)
         truth = toy.expected_truth(edges, measured.n_generated)
