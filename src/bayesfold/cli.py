@@ -288,7 +288,7 @@ def unfold_command(
         )
     result = report.result
     click.echo(
-        f"{result.method}: {result.iterations} iterations, {result.n_draws} "
+        f"{config.method.name}: {result.iterations} iterations, {result.n_draws} "
         f"draw(s) in {report.seconds:.1f} s; wrote {len(report.files)} files "
         f"to {out or config.output.folder}"
     )

@@ -237,7 +237,7 @@ def _write_plots(
     written = []
     for name, kind, spec in _planned_plots(specs, config):
         try:
-            figure = _draw(kind, spec, result, style)
+            figure = _draw(kind, spec, result, style, config.method.name)
         except DiagnosticsUnavailableError as error:
             logger.info("no %s plot: %s", name, error)
             continue
@@ -251,7 +251,11 @@ def _write_plots(
 
 
 def _draw(
-    kind: str, spec: ObservableSpec | None, result: UnfoldingResult, style: Any
+    kind: str,
+    spec: ObservableSpec | None,
+    result: UnfoldingResult,
+    style: Any,
+    method: str,
 ) -> Figure:
     from bayesfold import plotting
 
@@ -263,7 +267,7 @@ def _draw(
         return plotting.plot_reliability(result, style=style)
     assert spec is not None
     if kind == "unfolded":
-        return _plot_unfolded(result, spec, style)
+        return _plot_unfolded(result, spec, style, method)
     if kind == "correlation":
         posterior = result.posterior(spec.values, spec.edges)
         return plotting.plot_correlation(posterior, xlabel=spec.label, style=style)
@@ -272,7 +276,9 @@ def _draw(
     )
 
 
-def _plot_unfolded(result: UnfoldingResult, spec: ObservableSpec, style: Any) -> Figure:
+def _plot_unfolded(
+    result: UnfoldingResult, spec: ObservableSpec, style: Any, method: str
+) -> Figure:
     from bayesfold.plotting import Band, plot_unfolded
 
     prior = result.prior_histogram(spec.values, spec.edges).values()
@@ -292,7 +298,7 @@ def _plot_unfolded(result: UnfoldingResult, spec: ObservableSpec, style: Any) ->
         prior=np.asarray(prior, dtype=float),
         bands=bands,
         xlabel=spec.label,
-        title=f"{result.method}, {result.n_draws} draw(s)",
+        title=f"{method}, {result.n_draws} draw{'s' if result.n_draws > 1 else ''}",
         style=style,
     )
 
