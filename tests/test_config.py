@@ -136,6 +136,7 @@ def test_missing_section_names_it():
         ("[method]\niterations = 'four'\n", "method.iterations", "integer"),
         ("[method]\niterations = 0\n", "method.iterations", "at least 1"),
         ("[method]\nname = 'pointy'\n", "method.name", "Did you mean 'point'"),
+        ("[method]\nname = 'ibu'\n", "method.name", "binned method"),
         ("[method]\nbootstrap = 'poison'\n", "method.bootstrap", "'poisson'"),
         ("[method]\nmax_logit = -1\n", "method.max_logit", "positive"),
         ("[output]\noverwrite = 'yes'\n", "output.overwrite", "true or false"),

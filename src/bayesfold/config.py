@@ -575,6 +575,14 @@ def _method(table: _Table) -> MethodConfig:
     name = table.string("name", default="point")
     assert name is not None
     table.strings("name", choices=METHODS)
+    if "classifier" not in METHODS[name]():
+        # TODO: run the binned methods once the config can give their bins.
+        raise table.error(
+            "name",
+            f"= {name!r} is a binned method, which `bayesfold unfold` does not "
+            "run yet. Choose an OmniFold method: point, gbdt, ensemble, "
+            "bootstrap or bayesian.",
+        )
     iterations = table.integer("iterations", default=DEFAULT_ITERATIONS, minimum=1)
 
     values = {}
