@@ -291,3 +291,15 @@ def test_sigint_while_writing_leaves_only_complete_files(tmp_path):
             pq.read_table(path)
         elif path.suffix == ".json":
             json.loads(path.read_text())
+
+
+def test_config_check_reads_the_inputs_without_unfolding(tmp_path):
+    config = _quick_inputs(tmp_path / "inputs", "parquet")
+    result = CliRunner().invoke(main, ["-q", "config", "--check", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"{EVENTS} simulated events" in result.output
+    assert not (tmp_path / "inputs" / "output").exists()
+    (tmp_path / "inputs" / "data.parquet").unlink()
+    result = CliRunner().invoke(main, ["-q", "config", "--check", str(config)])
+    assert result.exit_code == 1
+    assert "data.parquet does not exist" in result.output
