@@ -15,6 +15,8 @@ bayesian   Bayesian MLP (PyMC, ADVI); ``replicas`` posterior chains through
            the iterations, each feeding the next step with a posterior draw
 ibu        iterative Bayesian unfolding in ``bins``; ``replicas`` draws from
            its propagated covariance (:mod:`bayesfold.ibu`)
+fbu        Fully Bayesian Unfolding in ``bins``, NUTS; ``replicas`` posterior
+           draws (:mod:`bayesfold.fbu`)
 ========== ===================================================================
 """
 
@@ -81,6 +83,13 @@ def _ibu() -> dict[str, Any]:
     return {"runner": unfold_ibu}
 
 
+def _fbu() -> dict[str, Any]:
+    """Fully Bayesian Unfolding (binned, PyMC NUTS); posterior draws."""
+    from bayesfold.fbu import unfold_fbu
+
+    return {"runner": unfold_fbu}
+
+
 #: Default settings of each method, as keyword arguments of ``omnifold`` (or,
 #: under ``"runner"``, of the function that replaces it).
 METHODS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -90,10 +99,11 @@ METHODS: dict[str, Callable[[], dict[str, Any]]] = {
     "bootstrap": _bootstrap,
     "bayesian": _bayesian,
     "ibu": _ibu,
+    "fbu": _fbu,
 }
 
 #: Methods that unfold histograms: they need ``bins``, the truth bin edges.
-BINNED_METHODS = frozenset({"ibu"})
+BINNED_METHODS = frozenset({"ibu", "fbu"})
 
 
 def unfold(
@@ -109,8 +119,8 @@ def unfold(
     """Unfold with a method named in :data:`METHODS`.
 
     Extra keyword arguments go to :func:`~bayesfold.omnifold.omnifold` (for
-    the binned methods to :func:`~bayesfold.ibu.unfold_ibu`, which needs
-    ``bins``) and override the
+    the binned methods to :func:`~bayesfold.ibu.unfold_ibu` or
+    :func:`~bayesfold.fbu.unfold_fbu`, which need ``bins``) and override the
     method's own settings (for example ``replicas=50``).
     """
     if method not in METHODS:
