@@ -118,7 +118,7 @@ def test_curvature_prior_smooths_the_posterior(toy_problem, flat_posterior):
         counts,
         response,
         regularization="curvature",
-        strength=1e-2,
+        strength=1e-3,
         random_state=1,
         **SAMPLER,
     )

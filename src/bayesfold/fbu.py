@@ -99,6 +99,11 @@ DEFAULT_DRAWS = 500
 DEFAULT_TUNE = 500
 DEFAULT_CHAINS = 2
 
+#: How PyTensor compiles the model for NUTS. Numba: the model is a few small
+#: matrix products, compiled anew for every fit, so compile time dominates;
+#: JAX's compilation takes several times longer here.
+DEFAULT_BACKEND = "numba"
+
 #: Spawn key of the NUTS seed.
 _NUTS_KEY = 0
 
@@ -188,7 +193,7 @@ def fbu(
     upper: ArrayLike | None = None,
     random_state: int | np.random.Generator | None = None,
     progress: bool = False,
-    backend: str = "auto",
+    backend: str = DEFAULT_BACKEND,
 ) -> FBUResult:
     """Sample the FBU posterior of the truth counts with NUTS.
 
@@ -210,8 +215,9 @@ def fbu(
         Seed of the sampler.
     progress : bool
         Show PyMC's progress bar.
-    backend : {"auto", "numba", "c"}
-        How PyTensor compiles the model (:mod:`bayesfold._backend`).
+    backend : str
+        How PyTensor compiles the model (:mod:`bayesfold._backend`);
+        :data:`DEFAULT_BACKEND` by default.
 
     Returns
     -------
@@ -459,7 +465,7 @@ def unfold_fbu(
     strength: float = 0.0,
     random_state: int | np.random.Generator | None = None,
     progress: bool = True,
-    backend: str = "auto",
+    backend: str = DEFAULT_BACKEND,
 ) -> UnfoldingResult:
     """FBU of one gen observable, as an :class:`UnfoldingResult` with draws.
 
