@@ -305,3 +305,52 @@ def test_bayesian_replicas_carry_posterior_draws():
     assert np.any(posterior.std > 0)
     means = result.derived(lambda x, w: np.average(x, weights=w))
     assert means.shape == (3,)
+
+
+def test_final_draws_sample_each_replica_at_the_last_step():
+    """R replicas x K last-step draws: earlier weights repeat, the last differ."""
+    from bayesfold.classifiers import BayesianMLPClassifier
+
+    toy = ShiftedGaussianToy()
+    rng = np.random.default_rng(9)
+    simulation = toy.simulate(300, rng)
+    measured = toy.measure(300, rng)
+    classifier = BayesianMLPClassifier(hidden_layers=(4,), warm_start=True)
+    result = _small_unfolding(
+        simulation,
+        measured.data,
+        2,
+        classifier=classifier,
+        replicas=2,
+        final_draws=3,
+        bootstrap="bayesian",
+    )
+    assert result.n_draws == 6
+    assert result.push_weights.shape == (2, 6, 300)
+    assert result.sim_weights.shape == (6, 300)
+    # Rows 0-2 belong to replica 0 and rows 3-5 to replica 1: everything up to
+    # the last step 2 is that replica's, repeated.
+    for rows in (slice(0, 3), slice(3, 6)):
+        for array in (
+            result.pull_weights[:, rows],
+            result.push_weights[0, rows],
+            result.sim_weights[rows],
+            result.data_weights[rows],
+        ):
+            np.testing.assert_array_equal(
+                array, np.broadcast_to(array[:1], array.shape)
+            )
+        last = result.push_weights[-1, rows]
+        assert not np.allclose(last[0], last[1])
+    assert not np.allclose(result.sim_weights[0], result.sim_weights[3])
+
+
+def test_final_draws_need_a_posterior():
+    toy = ShiftedGaussianToy()
+    rng = np.random.default_rng(10)
+    simulation = toy.simulate(50, rng)
+    measured = toy.measure(50, rng)
+    with pytest.raises(ConfigurationError, match="sample_logit"):
+        omnifold(simulation, measured.data, final_draws=3, progress=False)
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        omnifold(simulation, measured.data, final_draws=0, progress=False)

@@ -159,6 +159,18 @@ def demo(
     help="Comma-separated bin edges of the first gen observable.",
 )
 @click.option("--fresh-simulation", is_flag=True, help="New simulation per experiment.")
+@click.option(
+    "--data-events",
+    default=None,
+    type=int,
+    help="Events per pseudo-data set [default: --events].",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Processes unfolding experiments side by side.",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option(
     "--out",
@@ -177,6 +189,8 @@ def coverage(
     replicas: int | None,
     bins: str,
     fresh_simulation: bool,
+    data_events: int | None,
+    workers: int,
     seed: int,
     out: Path,
 ) -> None:
@@ -212,10 +226,12 @@ def coverage(
             experiments=experiments,
             bins=edges,
             events=events,
+            data_events=data_events,
             iterations=iterations,
             fresh_simulation=fresh_simulation,
             random_state=seed,
             progress=ctx.obj["progress"],
+            workers=workers,
             **options,
         )
         results[name] = result.as_dict()
@@ -231,10 +247,12 @@ def coverage(
         "toy": toy_name,
         "experiments": experiments,
         "events": events,
+        "data_events": data_events if data_events is not None else events,
         "iterations": iterations,
         "replicas": replicas,
         "fresh_simulation": fresh_simulation,
         "seed": seed,
+        "bins": edges,
     }
     with atomic_path(out / "coverage.json", overwrite=True) as path:
         path.write_text(

@@ -37,9 +37,11 @@ __all__ = ["BINNED_METHODS", "DEFAULT_DRAWS", "METHODS", "unfold"]
 #: Draws of the resampling methods unless ``replicas`` is given.
 DEFAULT_DRAWS = 20
 
-#: Replicas of the Bayesian method unless ``replicas`` is given. Each costs a
-#: variational fit per step (docs/benchmarks.md); raise it for final results.
+#: Replicas of the Bayesian method unless ``replicas`` is given: posterior
+#: chains through the iterations, fitted as one vectorised model.
 DEFAULT_BAYESIAN_REPLICAS = 10
+#: Posterior draws per replica at the last step: 10 x 10 = 100 weight draws.
+DEFAULT_BAYESIAN_FINAL_DRAWS = 10
 
 
 def _point() -> dict[str, Any]:
@@ -67,12 +69,14 @@ def _bootstrap() -> dict[str, Any]:
 
 
 def _bayesian() -> dict[str, Any]:
-    """Bayesian MLP (PyMC, mean-field ADVI); each draw is a posterior replica."""
+    """Bayesian MLP (PyMC, mean-field ADVI): replica chains, posterior draws."""
     from bayesfold.classifiers.bayesian import BayesianMLPClassifier
 
     return {
         "classifier": BayesianMLPClassifier(warm_start=True),
         "replicas": DEFAULT_BAYESIAN_REPLICAS,
+        "final_draws": DEFAULT_BAYESIAN_FINAL_DRAWS,
+        "reference": "previous",
     }
 
 

@@ -72,6 +72,7 @@ def omnifold(
     classifier: Classifier | None = None,
     step2_classifier: Classifier | None = None,
     replicas: int = 1,
+    final_draws: int = 1,
     bootstrap: Bootstrap | None = None,
     bootstrap_on: BootstrapOn = "both",
     reference: Reference = "prior",
@@ -99,8 +100,15 @@ def omnifold(
     step2_classifier : Classifier, optional
         Template of the step 2 (gen-level) classifier.
     replicas : int
-        Number R of weight vectors carried through the iterations: the size of
-        the ``draws`` axis of the result.
+        Number R of weight vectors carried through the iterations.
+    final_draws : int
+        Posterior draws K per replica at the last step 2: each replica's
+        classifier there is sampled K times, so the result has R x K draws
+        (replica r's draws at rows r K to r K + K - 1) for the cost of R fits.
+        Needs a classifier with a posterior (``sample_logit``), such as
+        :class:`~bayesfold.classifiers.BayesianMLPClassifier`. The earlier
+        steps' uncertainty enters through the R replicas only (DESIGN.md,
+        "Propagation through iterations").
     bootstrap : {"poisson", "bayesian"}, optional
         Resample events per replica with Poisson(1) or Exp(1) weights.
     bootstrap_on : {"data", "simulation", "both"}
@@ -128,6 +136,7 @@ def omnifold(
         ``replicas``, and the diagnostics of every step.
     """
     _check_options(iterations, replicas, folds, reference, efficiency, fakes)
+    _check_final_draws(final_draws, classifier, step2_classifier)
     check_compatible(simulation, data)
     if bootstrap is not None:
         _check_choice("bootstrap", bootstrap, ("poisson", "bayesian"))
@@ -155,15 +164,20 @@ def omnifold(
         range(iterations), desc="OmniFold", unit="iteration", disable=not progress
     ):
         pull = run.step1(iteration, push, efficiency)
-        push = run.step2(iteration, pull, push, reference, fakes)
+        draws = final_draws if iteration == iterations - 1 else 1
+        if draws > 1:
+            pull, push = run.expand(draws, pull, push)
+            pulls = [np.repeat(p, draws, axis=0) for p in pulls]
+            pushes = [np.repeat(p, draws, axis=0) for p in pushes]
+        push = run.step2(iteration, pull, push, reference, fakes, draws=draws)
         pulls.append(pull)
         pushes.append(push)
-        _log_iteration(iteration, simulation, sim_weights, push)
+        _log_iteration(iteration, simulation, run.sim_weights, push)
 
     return UnfoldingResult(
         simulation=simulation,
-        sim_weights=sim_weights,
-        data_weights=data_weights,
+        sim_weights=run.sim_weights,
+        data_weights=run.data_weights,
         pull_weights=np.stack(pulls),
         push_weights=np.stack(pushes),
         diagnostics=run.diagnostics,
@@ -200,6 +214,26 @@ def _check_options(
     _check_choice("reference", reference, ("prior", "previous"))
     _check_choice("efficiency", efficiency, ("learn", "one"))
     _check_choice("fakes", fakes, ("learn", "one"))
+
+
+def _check_final_draws(
+    final_draws: int,
+    classifier: Classifier | None,
+    step2_classifier: Classifier | None,
+) -> None:
+    if isinstance(final_draws, bool) or not isinstance(final_draws, int | np.integer):
+        raise ConfigurationError(
+            f"final_draws must be an integer; got {final_draws!r}."
+        )
+    if final_draws < 1:
+        raise ConfigurationError(f"final_draws must be at least 1; got {final_draws}.")
+    gen_level = step2_classifier if step2_classifier is not None else classifier
+    if final_draws > 1 and not hasattr(gen_level, "sample_logit"):
+        raise ConfigurationError(
+            f"final_draws={final_draws} samples the posterior of the step 2 "
+            f"classifier, but {type(gen_level).__name__} has none (no "
+            f"sample_logit); use a Bayesian classifier or final_draws=1."
+        )
 
 
 def _templates(
@@ -253,6 +287,7 @@ class _SeedTree:
 # Spawn keys of the seed tree: fits use (iteration, step, fold); resampling and
 # fold assignment use keys far above any iteration count.
 _BOOTSTRAP_SIM_KEY, _BOOTSTRAP_DATA_KEY, _FOLD_KEY = 1_000_001, 1_000_002, 1_000_003
+_FINAL_DRAWS_KEY = 1_000_004
 
 
 def _replica_event_weights(
@@ -337,8 +372,13 @@ class _Run:
         previous_push: NDArray[np.float64],
         reference: str,
         fakes: str,
+        draws: int = 1,
     ) -> NDArray[np.float64]:
-        """Push weights nu_n from step 2 and, where needed, step 2b."""
+        """Push weights nu_n from step 2 and, where needed, step 2b.
+
+        With ``draws`` K > 1 the weights hold K identical rows per replica;
+        step 2 fits each replica once and samples its posterior K times.
+        """
         sim = self.simulation
         gen_pass = sim.pass_gen
         ref = previous_push if reference == "previous" else np.ones_like(pull)
@@ -350,6 +390,7 @@ class _Run:
             x1=sim.gen[gen_pass],
             w1=pull[:, gen_pass] * self.sim_weights[:, gen_pass],
             paired=True,
+            draws=draws,
         )
         push = previous_push.copy()
         push[:, gen_pass] = ref[:, gen_pass] * np.exp(step2)
@@ -369,6 +410,14 @@ class _Run:
             )
         self._record_weights(iteration, "step2", push)
         return push
+
+    def expand(
+        self, draws: int, *weights: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], ...]:
+        """Repeat every replica ``draws`` times, here and in ``weights``."""
+        self.sim_weights = np.repeat(self.sim_weights, draws, axis=0)
+        self.data_weights = np.repeat(self.data_weights, draws, axis=0)
+        return tuple(np.repeat(w, draws, axis=0) for w in weights)
 
     def _expected_ratio(
         self,
@@ -405,6 +454,7 @@ class _Run:
         w1: NDArray[np.float64],
         paired: bool = False,
         x_target: NDArray[np.float64] | None = None,
+        draws: int = 1,
     ) -> NDArray[np.float64]:
         """Log p_1/p_0, shape (R, n_target): on ``x0`` (held out) or ``x_target``.
 
@@ -416,6 +466,10 @@ class _Run:
         the weighted measures, so that ``w0 * r`` reproduces ``w1`` in total as
         well as in shape. Otherwise the events inside a selection and those
         outside it (efficiency, fakes) would drift apart in normalisation.
+
+        ``draws`` K > 1: the R rows of the weights are R / K replicas repeated
+        K times; the classifier fits each once and its posterior is sampled K
+        times for the ratios.
         """
         start = time.perf_counter()
         fold0 = self._fold_labels(len(x0), step)
@@ -432,7 +486,7 @@ class _Run:
             X = np.concatenate([x0[train0], x1[train1]])
             y = np.repeat([0, 1], [train0.sum(), train1.sum()])
             w = normalize_class_weights(
-                y, np.concatenate([w0[:, train0], w1[:, train1]], axis=1)
+                y, np.concatenate([w0[::draws, train0], w1[::draws, train1]], axis=1)
             )
             clf.fit(X, y, sample_weight=w)
             histories.append(getattr(clf, "history_", {}))
@@ -442,9 +496,14 @@ class _Run:
 
             rows = ~train0 if self.folds > 1 and x_target is None else slice(None)
             x_eval = x0[rows] if x_target is None else x_target
-            totals = (w[:, y == 0].sum(axis=1), w[:, y == 1].sum(axis=1))
+            totals = (
+                np.repeat(w[:, y == 0].sum(axis=1), draws),
+                np.repeat(w[:, y == 1].sum(axis=1), draws),
+            )
             ratio = log_ratio(
-                np.atleast_2d(clf.predict_logit(x_eval)), totals, self.max_logit
+                self._logits(clf, x_eval, draws, iteration, step, fold),
+                totals,
+                self.max_logit,
             )
             n_clipped += ratio.n_clipped
             values = ratio.values + (measure_ratio[:, None] if paired else 0.0)
@@ -463,11 +522,31 @@ class _Run:
                 seconds=time.perf_counter() - start,
                 history=histories,
                 calibration=reliability_curve(
-                    *(np.concatenate(parts) for parts in zip(*training_logits))
+                    *(
+                        np.concatenate(parts)
+                        for parts in zip(*training_logits, strict=True)
+                    )
                 ),
             )
         )
         return result
+
+    def _logits(
+        self,
+        clf: Classifier,
+        x: NDArray[np.float64],
+        draws: int,
+        iteration: int,
+        step: str,
+        fold: int,
+    ) -> NDArray[np.float64]:
+        """Logits (R, n): the kept draw per replica, or ``draws`` fresh ones each."""
+        if draws == 1:
+            return np.atleast_2d(clf.predict_logit(x))
+        seed = self.seeds.seed(_FINAL_DRAWS_KEY, iteration, STEPS.index(step), fold)
+        sampled = np.asarray(clf.sample_logit(x, draws, random_state=seed))  # type: ignore[attr-defined]
+        sampled = sampled.reshape(draws, -1, len(x))  # (K, R, n)
+        return sampled.transpose(1, 0, 2).reshape(-1, len(x))
 
     def _fold_labels(self, n: int, step: str, offset: int = 0) -> NDArray[np.int64]:
         if self.folds == 1:

@@ -9,6 +9,8 @@ bins, so that every method is judged on the same bins.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,7 +21,8 @@ from tqdm.auto import tqdm
 from bayesfold.exceptions import ConfigurationError
 from bayesfold.methods import BINNED_METHODS, unfold
 from bayesfold.result import bin_edges
-from bayesfold.toys import Toy
+from bayesfold.samples import SimulationSample
+from bayesfold.toys import PseudoData, Toy
 
 __all__ = ["CoverageResult", "coverage"]
 
@@ -49,6 +52,9 @@ class CoverageResult:
     mean_width_68: float
     mean_width_95: float
     seconds: float
+    coverage_68_per_bin: list[float]
+    coverage_95_per_bin: list[float]
+    pull_mean_per_bin: list[float]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +72,7 @@ def coverage(
     fresh_simulation: bool = False,
     random_state: int | None = None,
     progress: bool = True,
+    workers: int = 1,
     **options: Any,
 ) -> CoverageResult:
     """Unfold ``experiments`` pseudo-data sets of ``toy`` and measure coverage.
@@ -91,7 +98,12 @@ def coverage(
         Draw a new simulation for every experiment; by default one simulation
         serves all, as in an analysis.
     random_state : int, optional
-        Seed of the whole study.
+        Seed of the whole study. The pseudo-data and every seed are drawn
+        before the first unfolding, so the result does not depend on
+        ``workers``.
+    workers : int
+        Processes that unfold experiments side by side (each with one BLAS
+        thread; DESIGN.md, "Scale").
     **options
         Passed to :func:`bayesfold.methods.unfold` (for example ``replicas``).
     """
@@ -103,38 +115,31 @@ def coverage(
     n_data = events if data_events is None else data_events
     rng = np.random.default_rng(random_state)
     simulation = toy.simulate(events, rng)
-
-    covered_68, covered_95, pulls, widths_68, widths_95 = [], [], [], [], []
-    seconds = 0.0
-    for experiment in tqdm(
-        range(experiments), desc=f"coverage {method}", disable=not progress
-    ):
+    tasks = []
+    for _ in range(experiments):
         if fresh_simulation:
             simulation = toy.simulate(events, rng)
         measured = toy.measure(n_data, rng)
-        result = unfold(
-            simulation,
-            measured.data,
-            method=method,
-            iterations=iterations,
-            random_state=int(rng.integers(2**31)),
-            progress=False,
-            **options,
-        )
-        seconds += result.seconds
-        if result.n_draws < 2:
-            raise ConfigurationError(
-                f"method {method!r} gives one draw, so it has no interval; use a "
-                "method with draws (bayesian, bootstrap, ensemble, ibu, fbu)."
+        tasks.append(
+            _Experiment(
+                toy=toy,
+                simulation=simulation,
+                measured=measured,
+                edges=edges,
+                method=method,
+                iterations=iterations,
+                seed=int(rng.integers(2**31)),
+                options=options,
             )
-        posterior = result.posterior(0, edges)
-        truth = toy.expected_truth(edges, measured.n_generated)
-        covered_68.append(_inside(truth, posterior.lower_68, posterior.upper_68))
-        covered_95.append(_inside(truth, posterior.lower_95, posterior.upper_95))
-        pulls.append(_pulls(posterior.mean, posterior.std, truth))
-        widths_68.append(posterior.upper_68 - posterior.lower_68)
-        widths_95.append(posterior.upper_95 - posterior.lower_95)
-        logger.debug("experiment %d done in %.1f s", experiment, result.seconds)
+        )
+
+    outcomes = _run_all(tasks, workers, progress, f"coverage {method}")
+    seconds = sum(outcome.seconds for outcome in outcomes)
+    covered_68 = [o.covered_68 for o in outcomes]
+    covered_95 = [o.covered_95 for o in outcomes]
+    pulls = [o.pulls for o in outcomes]
+    widths_68 = [o.width_68 for o in outcomes]
+    widths_95 = [o.width_95 for o in outcomes]
 
     c68, c95 = np.concatenate(covered_68), np.concatenate(covered_95)
     all_pulls = np.concatenate(pulls)
@@ -152,7 +157,87 @@ def coverage(
         mean_width_68=float(np.mean(widths_68)),
         mean_width_95=float(np.mean(widths_95)),
         seconds=seconds,
+        coverage_68_per_bin=np.mean(covered_68, axis=0).tolist(),
+        coverage_95_per_bin=np.mean(covered_95, axis=0).tolist(),
+        pull_mean_per_bin=np.nanmean(np.array(pulls), axis=0).tolist(),
     )
+
+
+@dataclass(frozen=True)
+class _Experiment:
+    """One pseudo-experiment, ready to unfold (in this or a worker process)."""
+
+    toy: Toy
+    simulation: SimulationSample
+    measured: PseudoData
+    edges: NDArray[np.float64]
+    method: str
+    iterations: int
+    seed: int
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    covered_68: NDArray[np.bool_]
+    covered_95: NDArray[np.bool_]
+    pulls: NDArray[np.float64]
+    width_68: NDArray[np.float64]
+    width_95: NDArray[np.float64]
+    seconds: float
+
+
+def _unfold_experiment(task: _Experiment) -> _Outcome:
+    result = unfold(
+        task.simulation,
+        task.measured.data,
+        method=task.method,
+        iterations=task.iterations,
+        random_state=task.seed,
+        progress=False,
+        **task.options,
+    )
+    if result.n_draws < 2:
+        raise ConfigurationError(
+            f"method {task.method!r} gives one draw, so it has no interval; use a "
+            "method with draws (bayesian, bootstrap, ensemble, ibu, fbu)."
+        )
+    posterior = result.posterior(0, task.edges)
+    truth = task.toy.expected_truth(task.edges, task.measured.n_generated)
+    return _Outcome(
+        covered_68=_inside(truth, posterior.lower_68, posterior.upper_68),
+        covered_95=_inside(truth, posterior.lower_95, posterior.upper_95),
+        pulls=_pulls(posterior.mean, posterior.std, truth),
+        width_68=posterior.upper_68 - posterior.lower_68,
+        width_95=posterior.upper_95 - posterior.lower_95,
+        seconds=result.seconds,
+    )
+
+
+def _run_all(
+    tasks: list[_Experiment], workers: int, progress: bool, label: str
+) -> list[_Outcome]:
+    """Unfold every task, in order, here or in ``workers`` spawned processes."""
+    if workers < 1:
+        raise ConfigurationError(f"workers must be at least 1; got {workers}.")
+    bar = tqdm(total=len(tasks), desc=label, disable=not progress)
+    if workers == 1:
+        outcomes = []
+        for task in tasks:
+            outcomes.append(_unfold_experiment(task))
+            bar.update()
+        bar.close()
+        return outcomes
+    # Spawned, not forked: JAX and the BLAS pools hold threads that a fork
+    # would copy in an unknown state.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_unfold_experiment, task) for task in tasks]
+        for future in as_completed(futures):
+            future.result()
+            bar.update()
+        bar.close()
+        return [future.result() for future in futures]
 
 
 def _inside(

@@ -315,7 +315,7 @@ class MLPClassifier(BaseEstimator):
                 f"early stopping needs held-out events; got "
                 f"{self.validation_fraction!r}."
             )
-        check_backend(self.backend)
+        check_backend(self.backend, jax=False)
         if self.blas_threads is not None:
             _check_count("blas_threads", self.blas_threads, "or None")
         if self.dtype not in DTYPES:
@@ -528,7 +528,9 @@ def _symbolic_inputs(layout: _Layout) -> tuple[pt.TensorVariable, pt.TensorVaria
 def _compile_forward(layout: _Layout) -> Callable[..., NDArray[np.floating]]:
     X, theta = _symbolic_inputs(layout)
     logits = forward(X, _unpack(theta, layout.shapes), layout.activation)
-    function = pytensor.function([X, theta], logits, mode=compile_mode(layout.backend))
+    function = pytensor.function(
+        [X, theta], logits, mode=compile_mode(layout.backend, jax=False)
+    )
     function.trust_input = True
     return function
 
@@ -550,7 +552,9 @@ def _compile_step(layout: _Layout) -> Callable[..., list[NDArray[np.floating]]]:
 
     outputs = [loss, *(s.astype(layout.dtype) for s in new_state)]
     inputs = [X, y, weights, lr, t, theta, m, v]
-    function = pytensor.function(inputs, outputs, mode=compile_mode(layout.backend))
+    function = pytensor.function(
+        inputs, outputs, mode=compile_mode(layout.backend, jax=False)
+    )
     function.trust_input = True
     return function
 
