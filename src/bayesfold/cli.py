@@ -261,6 +261,156 @@ def coverage(
     click.echo(f"wrote {out / 'coverage.json'}")
 
 
+#: Methods of `bayesfold compare` and `bayesfold stress` by default.
+STUDY_METHODS = "bayesian,point,bootstrap,ibu,fbu"
+
+
+def _study_options(function: Any) -> Any:
+    """The options that `compare` and `stress` share."""
+    options = [
+        click.option(
+            "--toy", "toy_name", default="shifted-gaussian", show_default=True
+        ),
+        click.option(
+            "--methods",
+            "method_names",
+            default=STUDY_METHODS,
+            show_default=True,
+            help="Comma-separated methods (see `bayesfold methods`).",
+        ),
+        click.option(
+            "--events", default=1000, show_default=True, help="Simulated events."
+        ),
+        click.option(
+            "--data-events",
+            default=None,
+            type=int,
+            help="Generated pseudo-data events [default: --events].",
+        ),
+        click.option("--iterations", default=6, show_default=True),
+        click.option(
+            "--replicas",
+            default=None,
+            type=int,
+            help="Draws of each method with draws [default: each method's own].",
+        ),
+        click.option(
+            "--bins",
+            default="-6,-4,-2,0,2,4,6,8",
+            show_default=True,
+            help="Comma-separated bin edges of the first gen observable.",
+        ),
+        click.option(
+            "--workers",
+            default=1,
+            show_default=True,
+            help="Processes running methods side by side (1 to time them).",
+        ),
+        click.option("--seed", default=0, show_default=True),
+        click.option("--overwrite", is_flag=True, help="Replace existing outputs."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@main.command("compare")
+@_study_options
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bayesfold-compare"),
+    show_default=True,
+    help="Folder for compare.json, compare.png and compare.pdf.",
+)
+@click.pass_context
+def compare_command(ctx: click.Context, out: Path, **study: Any) -> None:
+    """Unfold one pseudo-data set of a toy with every method, side by side.
+
+    Writes per method the triangular discriminator and chi2 against the
+    analytic truth, the mean 68 % interval width and the wall time
+    (compare.json), and one plot of every unfolded histogram (compare.png,
+    compare.pdf).
+    """
+    from bayesfold.studies import compare
+
+    settings, toy = _study_settings(study)
+    targets = _study_targets(out, "compare", study["overwrite"])
+    result = compare(toy, **_study_arguments(settings, ctx.obj["progress"]))
+
+    for name, method in result.methods.items():
+        click.echo(_method_line(name, method))
+    figure = _plot_study(result, toy.name, truth_label="truth", references={})
+    report = {"settings": settings, **result.as_dict(), "version": __version__}
+    _write_study(targets, report, figure, study["overwrite"])
+    click.echo(f"wrote {', '.join(str(path) for path in targets)}")
+
+
+@main.command("stress")
+@_study_options
+@click.option(
+    "--shape",
+    type=click.Choice(["linear", "bump"]),
+    default="linear",
+    show_default=True,
+    help="Reweighting of the truth: linear across the bins, or a Gaussian bump "
+    "at their middle.",
+)
+@click.option(
+    "--strength",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Linear: weight from 1-A to 1+A across the bins; bump: 1+A at its peak.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bayesfold-stress"),
+    show_default=True,
+    help="Folder for stress.json, stress.png and stress.pdf.",
+)
+@click.pass_context
+def stress_command(
+    ctx: click.Context, shape: str, strength: float, out: Path, **study: Any
+) -> None:
+    """Unfold data from a reweighted truth; how much of the shape is recovered.
+
+    The pseudo-data come from the toy's truth reweighted by a known function
+    of the gen observable; the simulation is not reweighted. Writes, per
+    method, the recovered fraction of the injected shape with its error and
+    the comparison with the reweighted truth (stress.json), and a plot.
+    """
+    from bayesfold.studies import stress
+
+    settings, toy = _study_settings(study)
+    settings |= {"shape": shape, "strength": strength}
+    targets = _study_targets(out, "stress", study["overwrite"])
+    result = stress(
+        toy,
+        shape=shape,  # type: ignore[arg-type]  # click.Choice checked it
+        strength=strength,
+        **_study_arguments(settings, ctx.obj["progress"]),
+    )
+
+    comparison = result.comparison
+    for name, method in comparison.methods.items():
+        fraction = result.recovered_fraction[name]
+        error = result.recovered_fraction_error[name]
+        click.echo(
+            f"{_method_line(name, method)}; recovered {fraction:.3f} +- {error:.3f}"
+        )
+    figure = _plot_study(
+        comparison,
+        toy.name,
+        truth_label="reweighted truth",
+        references={"truth before reweighting": result.unweighted_truth},
+    )
+    report = {"settings": settings, **result.as_dict(), "version": __version__}
+    _write_study(targets, report, figure, study["overwrite"])
+    click.echo(f"wrote {', '.join(str(path) for path in targets)}")
+
+
 @main.command()
 def methods() -> None:
     """List the unfolding methods."""
@@ -358,6 +508,117 @@ def _sigterm_as_exit() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _study_settings(study: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Checked settings of `compare` and `stress`, and the toy they name."""
+    from bayesfold.methods import METHODS
+    from bayesfold.toys import TOYS
+
+    if study["toy_name"] not in TOYS:
+        raise click.BadParameter(
+            f"unknown toy {study['toy_name']!r}; choose one of {', '.join(TOYS)}.",
+            param_hint="--toy",
+        )
+    names = [name.strip() for name in study["method_names"].split(",")]
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in METHODS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown method(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(METHODS)}.",
+            param_hint="--methods",
+        )
+    try:
+        edges = [float(edge) for edge in study["bins"].split(",")]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--bins") from error
+    settings = {
+        "toy": study["toy_name"],
+        "methods": names,
+        "events": study["events"],
+        "data_events": (
+            study["events"] if study["data_events"] is None else study["data_events"]
+        ),
+        "iterations": study["iterations"],
+        "replicas": study["replicas"],
+        "bins": edges,
+        "workers": study["workers"],
+        "seed": study["seed"],
+    }
+    return settings, TOYS[study["toy_name"]]()
+
+
+def _study_arguments(settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """Keyword arguments of `studies.compare` from the checked settings."""
+    return {
+        "bins": settings["bins"],
+        "methods": settings["methods"],
+        "events": settings["events"],
+        "data_events": settings["data_events"],
+        "iterations": settings["iterations"],
+        "replicas": settings["replicas"],
+        "random_state": settings["seed"],
+        "progress": progress,
+        "workers": settings["workers"],
+    }
+
+
+def _study_targets(out: Path, name: str, overwrite: bool) -> list[Path]:
+    """The JSON and plot files of a study, refused before it runs if they exist."""
+    from bayesfold.io.atomic import check_new
+
+    targets = [out / f"{name}.json", out / f"{name}.png", out / f"{name}.pdf"]
+    check_new(targets, overwrite=overwrite)
+    return targets
+
+
+def _write_study(
+    targets: list[Path], report: dict[str, Any], figure: Any, overwrite: bool
+) -> None:
+    """The JSON report and the plot, all three files or none."""
+    from bayesfold.io.atomic import atomic_paths
+    from bayesfold.plotting import DEFAULT_DPI
+
+    json_path, *plots = targets
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_paths(targets, overwrite=overwrite) as staged:
+        staged[json_path].write_text(json.dumps(report, indent=2) + "\n")
+        for plot in plots:
+            figure.savefig(staged[plot], format=plot.suffix[1:], dpi=DEFAULT_DPI)
+
+
+def _method_line(name: str, method: Any) -> str:
+    width = method.mean_interval_width
+    return (
+        f"{name}: 10^3 x triangular {1000 * method.triangular_vs_truth:.2f}, chi2 "
+        f"{method.chi2_vs_truth:.1f} / {method.ndf} ({method.chi2_covariance}), "
+        f"68 % width {'n/a' if np.isnan(width) else f'{width:.1f}'}, "
+        f"{method.seconds:.1f} s"
+    )
+
+
+def _plot_study(
+    result: Any, toy_name: str, *, truth_label: str, references: dict[str, Any]
+) -> Any:
+    """One figure of every method's unfolded histogram of a study."""
+    from bayesfold.plotting import Band, plot_compare
+
+    methods = result.methods.values()
+    return plot_compare(
+        result.bins,
+        truth=result.truth,
+        unfolded={m.method: m.mean for m in methods},
+        bands={
+            m.method: Band(m.lower_68, m.upper_68, "68 %")
+            for m in methods
+            if m.draws > 1
+        },
+        references={"prior": result.prior, **references},
+        truth_label=truth_label,
+        xlabel="x (particle level)",
+        title=f"{toy_name}: {result.n_data} detector-level events",
+    )
 
 
 def _write_demo_inputs(

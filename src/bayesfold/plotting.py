@@ -14,6 +14,8 @@ size, so that its font sizes keep their proportions.
 Figures:
 
 - :func:`plot_unfolded`: unfolded, prior, truth and data with bands and a ratio;
+- :func:`plot_compare`: several methods' unfolded histograms with their bands,
+  against the truth, with a ratio panel;
 - :func:`plot_correlation`: the bin-to-bin correlation matrix of the draws;
 - :func:`plot_weight_distributions`: the per-event weights and their spread;
 - :func:`plot_convergence`: the unfolded histogram against iteration;
@@ -24,7 +26,7 @@ Figures:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,7 @@ __all__ = [
     "EXPERIMENT_STYLES",
     "Band",
     "experiment_style",
+    "plot_compare",
     "plot_convergence",
     "plot_correlation",
     "plot_elbo_traces",
@@ -77,6 +80,20 @@ COLORS = {
     "truth": "#2ca02c",
     "unfolded": "#1f77b4",
 }
+
+#: Colours of the methods in :func:`plot_compare`, in order (matplotlib's
+#: "tab10" without the green and grey of the truth and the prior).
+METHOD_COLORS = (
+    *("#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#8c564b"),
+    *("#e377c2", "#bcbd22", "#17becf"),
+)
+
+#: Height of the main panel of :func:`plot_compare` over its highest bin, so
+#: that the legend sits above the histograms.
+LEGEND_HEADROOM = 1.5
+
+#: Line styles of the reference histograms in :func:`plot_compare`.
+REFERENCE_STYLES: tuple[LineStyleType, ...] = ("--", ":", "-.")
 
 #: Colour map of the iterations (early dark, late bright) and the share of it
 #: used, which stops short of viridis' pale yellow end.
@@ -197,6 +214,82 @@ def plot_unfolded(
             main.set_title(title)
         ratio.axhline(1.0, color="black", linewidth=0.8)
         ratio.set_ylabel(f"ratio to {reference_name}")
+        ratio.set_xlabel(xlabel)
+        ratio.set_ylim(0.5, 1.5)
+    return figure
+
+
+def plot_compare(
+    edges: NDArray[np.float64],
+    *,
+    truth: NDArray[np.float64],
+    unfolded: Mapping[str, NDArray[np.float64]],
+    bands: Mapping[str, Band] | None = None,
+    references: Mapping[str, NDArray[np.float64]] | None = None,
+    truth_label: str = "truth",
+    xlabel: str = "observable",
+    title: str | None = None,
+    style: Style | None = None,
+) -> Figure:
+    """Several unfolded histograms with their bands, against one truth.
+
+    Each entry of ``unfolded`` (method name to bin contents) is drawn as a
+    line in its own colour (:data:`METHOD_COLORS`), with the band of the same
+    name from ``bands`` shaded around it; ``references`` (the prior, say) are
+    dashed grey lines. The ratio panel divides everything by ``truth``.
+
+    Parameters
+    ----------
+    edges : ndarray, shape (n_bins + 1,)
+    truth : ndarray, shape (n_bins,)
+        The reference of the ratio panel, drawn in green.
+    unfolded : mapping of str to ndarray, shape (n_bins,)
+        At most ``len(METHOD_COLORS)`` histograms.
+    bands : mapping of str to Band, optional
+        A band for some of the names of ``unfolded``; its label is not used.
+    references : mapping of str to ndarray, optional
+        Further histograms to show for orientation (at most
+        ``len(REFERENCE_STYLES)``).
+    """
+    bins = bin_edges(edges)
+    bands = dict(bands or {})
+    references = dict(references or {})
+    _check_compare_inputs(bins, truth, unfolded, bands, references)
+
+    with experiment_style(style):
+        figure = _figure(1.1, 1.25)
+        main, ratio = figure.subplots(
+            2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+        )
+        lines: list[tuple[str, NDArray[np.float64], str, LineStyleType]] = [
+            (truth_label, truth, COLORS["truth"], "-")
+        ]
+        lines += [
+            (name, values, COLORS["prior"], line_style)
+            for (name, values), line_style in zip(
+                references.items(), REFERENCE_STYLES, strict=False
+            )
+        ]
+        for name, values, color, line_style in lines:
+            for axes, contents in ((main, values), (ratio, _safe_ratio(values, truth))):
+                mplhep.histplot(
+                    contents,
+                    bins,
+                    ax=axes,
+                    color=color,
+                    linestyle=line_style,
+                    label=name if axes is main else None,
+                )
+        for (name, values), color in zip(unfolded.items(), METHOD_COLORS, strict=False):
+            _draw_method(main, ratio, bins, values, bands.get(name), truth, name, color)
+
+        main.set_ylabel("events per bin")
+        main.set_ylim(0.0, LEGEND_HEADROOM * _highest(truth, unfolded, bands))
+        main.legend(frameon=False, ncols=2, loc="upper right")
+        if title:
+            main.set_title(title)
+        ratio.axhline(1.0, color="black", linewidth=0.8)
+        ratio.set_ylabel(f"ratio to {truth_label}")
         ratio.set_xlabel(xlabel)
         ratio.set_ylim(0.5, 1.5)
     return figure
@@ -566,6 +659,80 @@ def _draw_bands(
                 alpha=float(alpha),
                 color=COLORS["unfolded"],
                 label=band.label if axes is main else None,
+            )
+
+
+def _draw_method(
+    main: Axes,
+    ratio: Axes,
+    edges: NDArray[np.float64],
+    values: NDArray[np.float64],
+    band: Band | None,
+    truth: NDArray[np.float64],
+    name: str,
+    color: str,
+) -> None:
+    """One method of :func:`plot_compare`: its line and band, in both panels."""
+    for axes, scale in ((main, np.ones_like(truth)), (ratio, truth)):
+        if band is not None:
+            axes.stairs(
+                _safe_ratio(band.upper, scale),
+                edges,
+                baseline=_safe_ratio(band.lower, scale),
+                fill=True,
+                alpha=0.2,
+                color=color,
+            )
+        mplhep.histplot(
+            _safe_ratio(values, scale),
+            edges,
+            ax=axes,
+            color=color,
+            label=name if axes is main else None,
+        )
+
+
+def _highest(
+    truth: NDArray[np.float64],
+    unfolded: Mapping[str, NDArray[np.float64]],
+    bands: Mapping[str, Band],
+) -> float:
+    values = [truth, *unfolded.values(), *(band.upper for band in bands.values())]
+    return float(max(np.nanmax(v) if np.any(np.isfinite(v)) else 0.0 for v in values))
+
+
+def _check_compare_inputs(
+    edges: NDArray[np.float64],
+    truth: NDArray[np.float64],
+    unfolded: Mapping[str, NDArray[np.float64]],
+    bands: Mapping[str, Band],
+    references: Mapping[str, NDArray[np.float64]],
+) -> None:
+    if not unfolded or len(unfolded) > len(METHOD_COLORS):
+        raise ConfigurationError(
+            f"unfolded must hold 1 to {len(METHOD_COLORS)} histograms; got "
+            f"{len(unfolded)}."
+        )
+    if len(references) > len(REFERENCE_STYLES):
+        raise ConfigurationError(
+            f"references can hold at most {len(REFERENCE_STYLES)} histograms; "
+            f"got {len(references)}."
+        )
+    stray = sorted(set(bands) - set(unfolded))
+    if stray:
+        raise ConfigurationError(
+            f"bands names {stray}, which unfolded does not; name each band "
+            "after its method."
+        )
+    n_bins = len(edges) - 1
+    arrays = {"truth": truth, **unfolded, **references}
+    for band_name, band in bands.items():
+        arrays |= {f"{band_name} lower": band.lower, f"{band_name} upper": band.upper}
+    for name, values in arrays.items():
+        if np.shape(values) != (n_bins,):
+            raise ShapeMismatchError(
+                f"{name} must have one value per bin, shape ({n_bins},) for "
+                f"{len(edges)} edges; got shape {np.shape(values)}."
             )
 
 

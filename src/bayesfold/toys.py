@@ -25,7 +25,9 @@ The toys are
   efficiency, a fiducial cut and fakes;
 - :class:`CorrelatedGaussianToy`: two or more correlated observables.
 
-:data:`TOYS` maps each toy's ``key`` to its class.
+:data:`TOYS` maps each toy's ``key`` to its class. :class:`ReweightedToy` wraps
+any of them and reweights its truth by a known function of one gen feature (the
+stress tests of :func:`bayesfold.studies.stress`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import itertools
 import numbers
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -53,6 +56,7 @@ __all__ = [
     "CorrelatedGaussianToy",
     "EfficiencyFakesToy",
     "PseudoData",
+    "ReweightedToy",
     "ShiftedGaussianToy",
     "Toy",
 ]
@@ -61,6 +65,11 @@ __all__ = [
 # Poisson precision (1 / sqrt(count)) of any sample a test can draw.
 _QUAD_EPSABS = 1e-13
 _QUAD_EPSREL = 1e-10
+
+# Rejection sampling of a reweighted truth gives up when fewer than one
+# candidate event in this many is accepted: the weight's ``maximum`` is then far
+# above its typical value, and a tighter bound is the fix.
+_MAX_CANDIDATES_PER_EVENT = 1000
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,24 @@ class Toy(ABC):
     ) -> NDArray[np.float64]:
         """Probability that a generated event is fiducial and in each bin."""
 
+    def _density(
+        self, x: NDArray[np.float64], observable: int, *, truth: bool, fiducial: bool
+    ) -> NDArray[np.float64]:
+        """Density of gen column ``observable`` over all generated events.
+
+        With ``fiducial``, times the probability that an event at ``x`` is
+        fiducial: its integral over a bin is then :meth:`_fiducial_fraction`.
+        :class:`ReweightedToy` integrates it against its weight function.
+        """
+        raise NotImplementedError(
+            f"the {self.name} toy gives no density of its gen features, so its "
+            "truth cannot be reweighted; implement Toy._density for it."
+        )
+
+    def _density_breaks(self, observable: int) -> tuple[float, ...]:
+        """Values of gen column ``observable`` where :meth:`_density` jumps."""
+        return ()
+
 
 class _OneGaussian:
     """The (mean, sigma) of the prior or the truth of a one-observable toy."""
@@ -212,6 +239,12 @@ class _OneGaussian:
         if truth:
             return self.truth_mean, self.truth_sigma
         return self.gen_mean, self.gen_sigma
+
+    def _density(
+        self, x: NDArray[np.float64], observable: int, *, truth: bool, fiducial: bool
+    ) -> NDArray[np.float64]:
+        mean, sigma = self._model(truth=truth)
+        return np.asarray(stats.norm.pdf(x, mean, sigma), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -414,6 +447,17 @@ class EfficiencyFakesToy(_OneGaussian, Toy):
         fiducial_edges = np.maximum(edges, self.acceptance_cut)
         return np.diff(stats.norm.cdf(fiducial_edges, mean, sigma))
 
+    def _density(
+        self, x: NDArray[np.float64], observable: int, *, truth: bool, fiducial: bool
+    ) -> NDArray[np.float64]:
+        density = super()._density(x, observable, truth=truth, fiducial=fiducial)
+        if fiducial:
+            return np.where(x > self.acceptance_cut, density, 0.0)
+        return density
+
+    def _density_breaks(self, observable: int) -> tuple[float, ...]:
+        return (self.acceptance_cut,)
+
 
 @dataclass(frozen=True)
 class CorrelatedGaussianToy(Toy):
@@ -568,10 +612,166 @@ class CorrelatedGaussianToy(Toy):
         sigma = np.sqrt(covariance[observable, observable])
         return np.diff(stats.norm.cdf(edges, mean[observable], sigma))
 
+    def _density(
+        self, x: NDArray[np.float64], observable: int, *, truth: bool, fiducial: bool
+    ) -> NDArray[np.float64]:
+        mean, covariance = self._model(truth=truth)
+        sigma = np.sqrt(covariance[observable, observable])
+        return np.asarray(stats.norm.pdf(x, mean[observable], sigma), np.float64)
+
     def _model(self, *, truth: bool) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         if truth:
             return np.array(self.truth_mean), np.array(self.truth_covariance)
         return np.array(self.gen_mean), np.array(self.gen_covariance)
+
+
+@dataclass(frozen=True)
+class ReweightedToy(Toy):
+    """Another toy whose truth is reweighted by a function of one gen feature.
+
+    The prior and the detector are those of ``base``. The truth density
+    p(x) of gen column ``observable`` becomes
+
+    .. math:: p_w(x) = \\frac{p(x)\\, w(x)}{Z}, \\qquad Z = \\int p(x)\\, w(x)\\, dx,
+
+    with the integral over all generated events (fiducial or not), so that
+    ``n_events`` still counts generated events. Pseudo-data are drawn by
+    rejection: events of the base truth, detector response included, are
+    accepted with probability w(x) / ``maximum`` until ``n_events`` are
+    kept. :meth:`expected_truth` integrates the base's fiducial density times
+    w over each bin with :func:`scipy.integrate.quad` (split at ``breaks``
+    and at the base's own jumps), so the reweighted truth is exact to the
+    quadrature's tolerance, not a Monte Carlo estimate.
+
+    Parameters
+    ----------
+    base : Toy
+        The toy to reweight; it must give its density (``Toy._density``),
+        as every toy of :data:`TOYS` does.
+    weight : callable
+        w(x) for an array of gen values: finite, non-negative and at most
+        ``maximum``. To reach worker processes it must be picklable (a
+        module-level function or a dataclass instance, not a lambda).
+    maximum : float
+        An upper bound of w, the envelope of the rejection; the tighter, the
+        fewer events are thrown away.
+    breaks : tuple of float
+        Values of x where w has a kink, a jump or a narrow feature; the
+        integrals are split there.
+    observable : int, default 0
+        The gen column that w is a function of.
+
+    Notes
+    -----
+    :meth:`expected_truth` is computed for the reweighted column only: with
+    correlated features the reweighting also changes the other columns, whose
+    expectation would need the joint density.
+    """
+
+    key: ClassVar[str] = "reweighted"
+    name: ClassVar[str] = "reweighted toy"
+
+    base: Toy
+    weight: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+    maximum: float
+    breaks: tuple[float, ...] = ()
+    observable: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base, Toy):
+            raise InputTypeError(f"base must be a Toy; got {type(self.base).__name__}.")
+        if not callable(self.weight):
+            raise InputTypeError(
+                "weight must be a function of an array of gen values; got "
+                f"{type(self.weight).__name__}."
+            )
+        if not (np.isfinite(self.maximum) and self.maximum > 0):
+            raise ConfigurationError(
+                f"maximum must be a finite upper bound > 0 of the weight; got "
+                f"{self.maximum!r}."
+            )
+        self.base._check_observable(self.observable)
+        object.__setattr__(self, "breaks", tuple(float(b) for b in self.breaks))
+
+    @property
+    def n_gen_features(self) -> int:
+        return self.base.n_gen_features
+
+    @property
+    def n_reco_features(self) -> int:
+        return self.base.n_reco_features
+
+    def _generate(self, n: int, rng: np.random.Generator, *, truth: bool) -> _Events:
+        if not truth:
+            return self.base._generate(n, rng, truth=False)
+        kept: list[_Events] = []
+        accepted = candidates = 0
+        while accepted < n:
+            size = _batch_size(n - accepted, accepted, candidates)
+            events = self.base._generate(size, rng, truth=True)
+            threshold = self.maximum * rng.random(size)
+            keep = threshold < self._weights(events.gen[:, self.observable])
+            kept.append(_select(events, keep))
+            accepted += int(keep.sum())
+            candidates += size
+            if accepted < n and candidates > _MAX_CANDIDATES_PER_EVENT * n:
+                raise ConfigurationError(
+                    f"the weight accepts {accepted} of {candidates} candidate "
+                    f"events; its maximum {self.maximum:g} is far above its "
+                    "typical value. Pass a tighter maximum."
+                )
+        return _select(_concatenate(kept), slice(0, n))
+
+    def _fiducial_fraction(
+        self, edges: NDArray[np.float64], observable: int, *, truth: bool
+    ) -> NDArray[np.float64]:
+        if not truth:
+            return self.base._fiducial_fraction(edges, observable, truth=False)
+        if observable != self.observable:
+            raise NotImplementedError(
+                f"the truth is reweighted in gen column {self.observable}; the "
+                f"expectation of column {observable} would need the joint "
+                f"density. Bin column {self.observable}."
+            )
+        total = self._integral(-np.inf, np.inf, fiducial=False)
+        per_bin = [
+            self._integral(lo, hi, fiducial=True)
+            for lo, hi in itertools.pairwise(edges)
+        ]
+        return np.array(per_bin) / total
+
+    def _integral(self, lo: float, hi: float, *, fiducial: bool) -> float:
+        """Integral of the base truth density (fiducial or all) times w."""
+
+        def integrand(x: float) -> float:
+            at = np.array([x])
+            density = self.base._density(
+                at, self.observable, truth=True, fiducial=fiducial
+            )
+            return float(density[0] * self._weights(at)[0])
+
+        breaks = (*self.breaks, *self.base._density_breaks(self.observable))
+        points = [lo, *sorted({b for b in breaks if lo < b < hi}), hi]
+        return sum(
+            integrate.quad(integrand, a, b, epsabs=_QUAD_EPSABS, epsrel=_QUAD_EPSREL)[0]
+            for a, b in itertools.pairwise(points)
+        )
+
+    def _weights(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """w(x), checked against the rules the rejection relies on."""
+        w = np.asarray(self.weight(x), dtype=np.float64)
+        if w.shape != x.shape:
+            raise ConfigurationError(
+                f"weight must return one value per gen value, shape {x.shape}; "
+                f"got shape {w.shape}."
+            )
+        if not np.all(np.isfinite(w) & (w >= 0) & (w <= self.maximum)):
+            bad = w[~(np.isfinite(w) & (w >= 0) & (w <= self.maximum))]
+            raise ConfigurationError(
+                f"weight must be finite and in [0, maximum={self.maximum:g}]; got "
+                f"{bad[0]!r}. Raise maximum to the weight's largest value."
+            )
+        return w
 
 
 TOYS: dict[str, type[Toy]] = {
@@ -579,6 +779,31 @@ TOYS: dict[str, type[Toy]] = {
     for toy in (ShiftedGaussianToy, EfficiencyFakesToy, CorrelatedGaussianToy)
 }
 """Every toy class, by its ``key``."""
+
+
+def _select(events: _Events, keep: NDArray[np.bool_] | slice) -> _Events:
+    return _Events(
+        events.gen[keep],
+        events.reco[keep],
+        events.pass_gen[keep],
+        events.pass_reco[keep],
+    )
+
+
+def _concatenate(batches: list[_Events]) -> _Events:
+    return _Events(
+        np.concatenate([batch.gen for batch in batches]),
+        np.concatenate([batch.reco for batch in batches]),
+        np.concatenate([batch.pass_gen for batch in batches]),
+        np.concatenate([batch.pass_reco for batch in batches]),
+    )
+
+
+def _batch_size(missing: int, accepted: int, candidates: int) -> int:
+    """Candidates to draw for ``missing`` events at the acceptance seen so far."""
+    if accepted == 0:
+        return max(2 * missing, 64) if candidates else missing
+    return int(np.ceil(1.1 * missing * candidates / accepted)) + 16
 
 
 def _event_count(n_events: int) -> int:
