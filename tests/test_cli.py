@@ -77,6 +77,16 @@ def test_demo_writes_plot_and_summary(tmp_path):
     assert metrics["triangular_prior_vs_truth"] > 0
     assert np.isfinite(metrics["triangular_unfolded_vs_truth"])
     assert not list(out.glob("*.part"))
+    # The default method is the Bayesian one: 10 replicas x 10 last-step
+    # draws, with credible intervals per bin that hold the posterior mean.
+    assert summary["method"] == "bayesian"
+    assert len(summary["draws"]) == 100
+    assert all(len(draw) == n_bins for draw in summary["draws"])
+    lower, upper = np.array(summary["lower_95"]), np.array(summary["upper_95"])
+    inner = np.array(summary["lower_68"]), np.array(summary["upper_68"])
+    assert np.all(lower <= inner[0])
+    assert np.all(inner[1] <= upper)
+    assert np.any(upper > lower)
 
 
 def test_unknown_method_is_a_usage_error(tmp_path):

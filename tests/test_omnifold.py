@@ -328,11 +328,11 @@ def test_final_draws_sample_each_replica_at_the_last_step():
     assert result.n_draws == 6
     assert result.push_weights.shape == (2, 6, 300)
     assert result.sim_weights.shape == (6, 300)
-    # Rows 0-2 belong to replica 0 and rows 3-5 to replica 1: everything up to
-    # the last step 2 is that replica's, repeated.
+    # Rows 0-2 belong to replica 0 and rows 3-5 to replica 1: everything before
+    # the last step 1 is that replica's, repeated.
     for rows in (slice(0, 3), slice(3, 6)):
         for array in (
-            result.pull_weights[:, rows],
+            result.pull_weights[0, rows],
             result.push_weights[0, rows],
             result.sim_weights[rows],
             result.data_weights[rows],
@@ -340,8 +340,8 @@ def test_final_draws_sample_each_replica_at_the_last_step():
             np.testing.assert_array_equal(
                 array, np.broadcast_to(array[:1], array.shape)
             )
-        last = result.push_weights[-1, rows]
-        assert not np.allclose(last[0], last[1])
+        for last in (result.pull_weights[-1, rows], result.push_weights[-1, rows]):
+            assert not np.allclose(last[0], last[1])
     assert not np.allclose(result.sim_weights[0], result.sim_weights[3])
 
 

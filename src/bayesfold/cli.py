@@ -63,7 +63,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @main.command()
 @click.option(
     "--method",
-    default="point",
+    default="bayesian",
     show_default=True,
     help="Unfolding method (see `bayesfold methods`).",
 )

@@ -599,6 +599,7 @@ def _method_options() -> dict[str, Any]:
 
     return {
         "replicas": int,
+        "final_draws": int,
         "folds": int,
         "bootstrap": Bootstrap,
         "bootstrap_on": BootstrapOn,
@@ -796,7 +797,8 @@ x = "x_gen"
 [method]
 name = "point"                  # point | gbdt | ensemble | bootstrap | bayesian
 iterations = 4
-# replicas = 20                 # draws of ensemble, bootstrap and bayesian
+# replicas = 20                 # draws of ensemble and bootstrap; chains of bayesian
+# final_draws = 10              # bayesian: posterior draws per chain at the end
 # bootstrap = "poisson"         # poisson | bayesian resampling per replica
 # folds = 1                     # k-fold held-out prediction when >= 2
 # reference = "prior"           # step 2 against the prior or the previous iteration

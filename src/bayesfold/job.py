@@ -206,8 +206,8 @@ def _planned_plots(
 def _expected_draws(config: Config) -> int:
     from bayesfold.methods import METHODS
 
-    defaults = METHODS[config.method.name]()
-    return int(config.method.options.get("replicas", defaults.get("replicas", 1)))
+    settings = {**METHODS[config.method.name](), **config.method.options}
+    return int(settings.get("replicas", 1)) * int(settings.get("final_draws", 1))
 
 
 def _plot_targets(

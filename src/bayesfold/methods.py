@@ -22,6 +22,7 @@ fbu        Fully Bayesian Unfolding in ``bins``, NUTS; ``replicas`` posterior
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +41,7 @@ DEFAULT_DRAWS = 20
 #: Replicas of the Bayesian method unless ``replicas`` is given: posterior
 #: chains through the iterations, fitted as one vectorised model.
 DEFAULT_BAYESIAN_REPLICAS = 10
-#: Posterior draws per replica at the last step: 10 x 10 = 100 weight draws.
+#: Posterior draws per replica at the last step 1: 10 x 10 = 100 weight draws.
 DEFAULT_BAYESIAN_FINAL_DRAWS = 10
 
 
@@ -74,6 +75,10 @@ def _bayesian() -> dict[str, Any]:
 
     return {
         "classifier": BayesianMLPClassifier(warm_start=True),
+        # Step 2 (and 1b) map weights from one level to the other with the
+        # simulation alone; their posterior spread would count the
+        # simulation's statistics a second time (docs/validation.md).
+        "step2_classifier": BayesianMLPClassifier(warm_start=True, prediction="mean"),
         "replicas": DEFAULT_BAYESIAN_REPLICAS,
         "final_draws": DEFAULT_BAYESIAN_FINAL_DRAWS,
         "reference": "previous",
@@ -133,7 +138,7 @@ def unfold(
         )
     settings = {**METHODS[method](), **options}
     runner = settings.pop("runner", omnifold)
-    return runner(
+    result = runner(
         simulation,
         data,
         iterations=iterations,
@@ -141,3 +146,7 @@ def unfold(
         progress=progress,
         **settings,
     )
+    # The result carries the name the user chose; the runner's own description
+    # (classifier, resampling) stays in the metadata.
+    metadata = {**result.metadata, "runner_method": result.method}
+    return dataclasses.replace(result, method=method, metadata=metadata)

@@ -102,10 +102,11 @@ def omnifold(
     replicas : int
         Number R of weight vectors carried through the iterations.
     final_draws : int
-        Posterior draws K per replica at the last step 2: each replica's
-        classifier there is sampled K times, so the result has R x K draws
-        (replica r's draws at rows r K to r K + K - 1) for the cost of R fits.
-        Needs a classifier with a posterior (``sample_logit``), such as
+        Posterior draws K per replica at the last step 1: each replica's
+        step 1 classifier there is sampled K times, so the result has R x K
+        draws (replica r's at rows r K to r K + K - 1) for the cost of R step 1
+        fits; the last step 2 then fits all R x K. Needs a step 1 classifier
+        with a posterior (``sample_logit``), such as
         :class:`~bayesfold.classifiers.BayesianMLPClassifier`. The earlier
         steps' uncertainty enters through the R replicas only (DESIGN.md,
         "Propagation through iterations").
@@ -136,7 +137,7 @@ def omnifold(
         ``replicas``, and the diagnostics of every step.
     """
     _check_options(iterations, replicas, folds, reference, efficiency, fakes)
-    _check_final_draws(final_draws, classifier, step2_classifier)
+    _check_final_draws(final_draws, classifier)
     check_compatible(simulation, data)
     if bootstrap is not None:
         _check_choice("bootstrap", bootstrap, ("poisson", "bayesian"))
@@ -163,13 +164,13 @@ def omnifold(
     for iteration in tqdm(
         range(iterations), desc="OmniFold", unit="iteration", disable=not progress
     ):
-        pull = run.step1(iteration, push, efficiency)
         draws = final_draws if iteration == iterations - 1 else 1
         if draws > 1:
-            pull, push = run.expand(draws, pull, push)
+            (push,) = run.expand(draws, push)
             pulls = [np.repeat(p, draws, axis=0) for p in pulls]
             pushes = [np.repeat(p, draws, axis=0) for p in pushes]
-        push = run.step2(iteration, pull, push, reference, fakes, draws=draws)
+        pull = run.step1(iteration, push, efficiency, draws=draws)
+        push = run.step2(iteration, pull, push, reference, fakes)
         pulls.append(pull)
         pushes.append(push)
         _log_iteration(iteration, simulation, run.sim_weights, push)
@@ -216,23 +217,21 @@ def _check_options(
     _check_choice("fakes", fakes, ("learn", "one"))
 
 
-def _check_final_draws(
-    final_draws: int,
-    classifier: Classifier | None,
-    step2_classifier: Classifier | None,
-) -> None:
+def _check_final_draws(final_draws: int, classifier: Classifier | None) -> None:
     if isinstance(final_draws, bool) or not isinstance(final_draws, int | np.integer):
         raise ConfigurationError(
             f"final_draws must be an integer; got {final_draws!r}."
         )
     if final_draws < 1:
         raise ConfigurationError(f"final_draws must be at least 1; got {final_draws}.")
-    gen_level = step2_classifier if step2_classifier is not None else classifier
-    if final_draws > 1 and not hasattr(gen_level, "sample_logit"):
+    if final_draws > 1 and not hasattr(classifier, "sample_logit"):
+        name = "the default MLPClassifier"
+        if classifier is not None:
+            name = type(classifier).__name__
         raise ConfigurationError(
-            f"final_draws={final_draws} samples the posterior of the step 2 "
-            f"classifier, but {type(gen_level).__name__} has none (no "
-            f"sample_logit); use a Bayesian classifier or final_draws=1."
+            f"final_draws={final_draws} samples the posterior of the step 1 "
+            f"classifier, but {name} has none (no sample_logit); use a "
+            f"Bayesian classifier or final_draws=1."
         )
 
 
@@ -333,9 +332,17 @@ class _Run:
     _classifiers: dict[tuple[str, int], Classifier] = field(default_factory=dict)
 
     def step1(
-        self, iteration: int, push: NDArray[np.float64], efficiency: str
+        self,
+        iteration: int,
+        push: NDArray[np.float64],
+        efficiency: str,
+        draws: int = 1,
     ) -> NDArray[np.float64]:
-        """Pull weights omega_n from step 1 and, where needed, step 1b."""
+        """Pull weights omega_n from step 1 and, where needed, step 1b.
+
+        With ``draws`` K > 1 the weights hold K identical rows per replica;
+        step 1 fits each replica once and samples its posterior K times.
+        """
         sim = self.simulation
         reco_pass = sim.pass_reco
         step1 = self._fit_log_ratio(
@@ -345,6 +352,7 @@ class _Run:
             w0=push[:, reco_pass] * self.sim_weights[:, reco_pass],
             x1=self.data.data,
             w1=self.data_weights,
+            draws=draws,
         )
         pull = push.copy()
         pull[:, reco_pass] *= np.exp(step1)
@@ -372,13 +380,8 @@ class _Run:
         previous_push: NDArray[np.float64],
         reference: str,
         fakes: str,
-        draws: int = 1,
     ) -> NDArray[np.float64]:
-        """Push weights nu_n from step 2 and, where needed, step 2b.
-
-        With ``draws`` K > 1 the weights hold K identical rows per replica;
-        step 2 fits each replica once and samples its posterior K times.
-        """
+        """Push weights nu_n from step 2 and, where needed, step 2b."""
         sim = self.simulation
         gen_pass = sim.pass_gen
         ref = previous_push if reference == "previous" else np.ones_like(pull)
@@ -390,7 +393,6 @@ class _Run:
             x1=sim.gen[gen_pass],
             w1=pull[:, gen_pass] * self.sim_weights[:, gen_pass],
             paired=True,
-            draws=draws,
         )
         push = previous_push.copy()
         push[:, gen_pass] = ref[:, gen_pass] * np.exp(step2)
