@@ -595,7 +595,13 @@ def _method(table: _Table) -> MethodConfig:
 
 def _method_options() -> dict[str, Any]:
     """Options of the iteration that a config may set, with their types."""
-    from bayesfold.omnifold import Bootstrap, BootstrapOn, Completion, Reference
+    from bayesfold.omnifold import (
+        Bootstrap,
+        BootstrapOn,
+        Completion,
+        DataTotal,
+        Reference,
+    )
 
     return {
         "replicas": int,
@@ -604,6 +610,7 @@ def _method_options() -> dict[str, Any]:
         "bootstrap": Bootstrap,
         "bootstrap_on": BootstrapOn,
         "reference": Reference,
+        "data_total": DataTotal,
         "efficiency": Completion,
         "fakes": Completion,
         "max_logit": float,

@@ -82,6 +82,7 @@ def _bayesian() -> dict[str, Any]:
         "replicas": DEFAULT_BAYESIAN_REPLICAS,
         "final_draws": DEFAULT_BAYESIAN_FINAL_DRAWS,
         "reference": "previous",
+        "data_total": "posterior",
     }
 
 

@@ -59,6 +59,7 @@ Reference = Literal["prior", "previous"]
 Completion = Literal["learn", "one"]
 Bootstrap = Literal["poisson", "bayesian"]
 BootstrapOn = Literal["data", "simulation", "both"]
+DataTotal = Literal["observed", "posterior"]
 
 #: Four steps per iteration, in order; their index keys the seed of each fit.
 STEPS = ("step1", "step1b", "step2", "step2b")
@@ -73,6 +74,7 @@ def omnifold(
     step2_classifier: Classifier | None = None,
     replicas: int = 1,
     final_draws: int = 1,
+    data_total: DataTotal = "observed",
     bootstrap: Bootstrap | None = None,
     bootstrap_on: BootstrapOn = "both",
     reference: Reference = "prior",
@@ -110,6 +112,14 @@ def omnifold(
         :class:`~bayesfold.classifiers.BayesianMLPClassifier`. The earlier
         steps' uncertainty enters through the R replicas only (DESIGN.md,
         "Propagation through iterations").
+    data_total : {"observed", "posterior"}
+        The number of events each draw is normalised to (``result.weights``):
+        the measured total, or, for draws that are to form a posterior, a
+        draw per weight vector from the Gamma posterior of the expected total
+        given the measured (Kish effective) count, Gamma(n) / n, as a Bayesian
+        bootstrap of the data would give. Without it every draw has the same
+        total and the bin covariance misses the data's overall Poisson
+        fluctuation.
     bootstrap : {"poisson", "bayesian"}, optional
         Resample events per replica with Poisson(1) or Exp(1) weights.
     bootstrap_on : {"data", "simulation", "both"}
@@ -138,6 +148,7 @@ def omnifold(
     """
     _check_options(iterations, replicas, folds, reference, efficiency, fakes)
     _check_final_draws(final_draws, classifier)
+    _check_choice("data_total", data_total, ("observed", "posterior"))
     check_compatible(simulation, data)
     if bootstrap is not None:
         _check_choice("bootstrap", bootstrap, ("poisson", "bayesian"))
@@ -175,10 +186,13 @@ def omnifold(
         pushes.append(push)
         _log_iteration(iteration, simulation, run.sim_weights, push)
 
+    data_weights = run.data_weights
+    if data_total == "posterior":
+        data_weights = data_weights * _total_factors(data, len(data_weights), seeds)
     return UnfoldingResult(
         simulation=simulation,
         sim_weights=run.sim_weights,
-        data_weights=run.data_weights,
+        data_weights=data_weights,
         pull_weights=np.stack(pulls),
         push_weights=np.stack(pushes),
         diagnostics=run.diagnostics,
@@ -215,6 +229,14 @@ def _check_options(
     _check_choice("reference", reference, ("prior", "previous"))
     _check_choice("efficiency", efficiency, ("learn", "one"))
     _check_choice("fakes", fakes, ("learn", "one"))
+
+
+def _total_factors(
+    data: DataSample, draws: int, seeds: _SeedTree
+) -> NDArray[np.float64]:
+    """Per-draw factors Gamma(n) / n on the data total, shape (draws, 1)."""
+    n = float(kish_effective_size(data.data_weights))
+    return seeds.generator(_DATA_TOTAL_KEY).gamma(n, 1.0, size=(draws, 1)) / n
 
 
 def _check_final_draws(final_draws: int, classifier: Classifier | None) -> None:
@@ -286,7 +308,7 @@ class _SeedTree:
 # Spawn keys of the seed tree: fits use (iteration, step, fold); resampling and
 # fold assignment use keys far above any iteration count.
 _BOOTSTRAP_SIM_KEY, _BOOTSTRAP_DATA_KEY, _FOLD_KEY = 1_000_001, 1_000_002, 1_000_003
-_FINAL_DRAWS_KEY = 1_000_004
+_FINAL_DRAWS_KEY, _DATA_TOTAL_KEY = 1_000_004, 1_000_005
 
 
 def _replica_event_weights(
@@ -416,9 +438,17 @@ class _Run:
     def expand(
         self, draws: int, *weights: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], ...]:
-        """Repeat every replica ``draws`` times, here and in ``weights``."""
+        """Repeat every replica ``draws`` times, here and in ``weights``.
+
+        The per-replica figures of the steps so far (clip counts, effective
+        sizes) are repeated too, so that every record has one per draw.
+        """
         self.sim_weights = np.repeat(self.sim_weights, draws, axis=0)
         self.data_weights = np.repeat(self.data_weights, draws, axis=0)
+        for record in self.diagnostics:
+            record.n_clipped = np.repeat(record.n_clipped, draws)
+            if record.effective_size is not None:
+                record.effective_size = np.repeat(record.effective_size, draws)
         return tuple(np.repeat(w, draws, axis=0) for w in weights)
 
     def _expected_ratio(

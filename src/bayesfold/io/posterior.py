@@ -305,7 +305,9 @@ def _history_dims(key: str, array: NDArray[Any], n_draws: int) -> tuple[str, ...
     if array.ndim == 1:
         return ("draw",) if len(array) == n_draws else ("training_step",)
     if array.ndim == 2:
-        return ("training_step", "draw")
+        # Fits before the last step 1 of a run with final_draws have one curve
+        # per replica, not per draw.
+        return ("training_step", "draw" if array.shape[1] == n_draws else "replica")
     return tuple(f"{key}_dim_{axis}" for axis in range(array.ndim))
 
 
