@@ -14,26 +14,9 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-import pytest
 import xarray as xr
 from ipykernel.kernelspec import install as install_kernelspec
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-
-
-class KnownSaveFailure(Exception):
-    """The notebook stopped where ``UnfoldingResult.save`` has a known bug."""
-
-
-# Steps before the last record n_clipped, effective_size and training curves
-# per replica (R), the last step per draw (R x final_draws), and io.posterior
-# reshapes them all to (record, draw), so a bayesian result does not save.
-XFAIL_KNOWN_SAVE_FAILURE = pytest.mark.xfail(
-    strict=True,
-    raises=KnownSaveFailure,
-    reason="UnfoldingResult.save fails for results with final_draws > 1 "
-    "(ValueError in io.posterior); remove this mark when it saves them",
-)
 
 NOTEBOOK = (
     Path(__file__).resolve().parents[1] / "docs" / "shifted_gaussian_posterior.ipynb"
@@ -56,7 +39,6 @@ WHICH_PYTHON = (
 )
 
 
-@XFAIL_KNOWN_SAVE_FAILURE
 def test_the_notebook_runs_and_saves_its_posterior(tmp_path, monkeypatch):
     # One test, so that parallel workers (pytest -n) run the notebook once.
     notebook = _execute(tmp_path, monkeypatch)
@@ -112,12 +94,7 @@ def _execute(tmp_path, monkeypatch):
         timeout=CELL_TIMEOUT,
         resources={"metadata": {"path": str(workdir)}},
     )
-    try:
-        client.execute()
-    except CellExecutionError as error:
-        if error.ename == "ValueError" and "bayesian.save(" in str(error):
-            raise KnownSaveFailure(error.evalue) from error
-        raise
+    client.execute()
     return notebook
 
 
