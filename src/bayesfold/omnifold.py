@@ -37,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import clone
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bayesfold.classifiers.base import Classifier
 from bayesfold.diagnostics import reliability_curve

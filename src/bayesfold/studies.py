@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bayesfold.exceptions import ConfigurationError
 from bayesfold.methods import BINNED_METHODS, METHODS, unfold

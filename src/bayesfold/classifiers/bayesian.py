@@ -228,9 +228,9 @@ class BayesianMLPClassifier(BaseEstimator):
 
     Parameters
     ----------
-    hidden_layers : sequence of int, default (50, 50, 50)
+    hidden_layers : sequence of int, default (16,)
         Width of each hidden layer; ``()`` is Bayesian logistic regression.
-    activation : {"tanh", "relu", "elu", "softplus", "silu"}, default "tanh"
+    activation : {"tanh", "relu", "elu", "softplus", "silu"}, default "silu"
         Activation of the hidden layers.
     prior_scale : float, default 1.0
         Prior standard deviation of each weight of layer l is
