@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml $(BIN)/python
 venv: $(VENV)/.installed
 
 demo: venv
-	$(BIN)/bayesfold demo --out $(OUT)
+	$(BIN)/bayesfold demo --out $(OUT) --overwrite
 
 test: venv
 	$(BIN)/python -m pytest -n 2

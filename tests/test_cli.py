@@ -158,3 +158,20 @@ def test_coverage_rejects_a_method_without_draws(tmp_path):
     assert result.exit_code == 1
     assert "gives one draw" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "existing"),
+    [
+        (["demo"], "summary.json"),
+        (["coverage", "--methods", "bootstrap"], "coverage.json"),
+    ],
+)
+def test_existing_outputs_are_refused_before_any_work(tmp_path, command, existing):
+    """Without --overwrite nothing runs and the old file stays as it was."""
+    (tmp_path / existing).write_text("earlier result\n")
+    result = CliRunner().invoke(main, ["-q", *command, "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "--overwrite" in result.output
+    assert (tmp_path / existing).read_text() == "earlier result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [existing]

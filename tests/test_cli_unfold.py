@@ -60,6 +60,7 @@ def _run(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
 def _write_inputs(folder: Path, file_format: str = "root") -> Path:
     """``bayesfold demo --write-inputs``, through click in this process."""
     toy = ["--events", str(EVENTS), "--iterations", str(ITERATIONS)]
+    toy += ["--method", "point"]
     where = ["--write-inputs", str(folder), "--format", file_format]
     result = CliRunner().invoke(main, ["-q", "demo", *where, *toy, "--seed", str(SEED)])
     assert result.exit_code == 0, result.output

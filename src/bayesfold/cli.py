@@ -19,7 +19,7 @@ import click
 import numpy as np
 
 from bayesfold._version import __version__
-from bayesfold.io.atomic import atomic_path
+from bayesfold.io.atomic import atomic_path, check_new
 
 logger = logging.getLogger("bayesfold.cli")
 
@@ -82,8 +82,9 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Instead of unfolding, write the toy as event files and a config.toml "
-    "for `bayesfold unfold` into this folder (replacing them if present).",
+    "for `bayesfold unfold` into this folder.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option(
     "--format",
     "file_format",
@@ -101,6 +102,7 @@ def demo(
     seed: int,
     out: Path,
     write_inputs: Path | None,
+    overwrite: bool,
     file_format: str,
 ) -> None:
     """Unfold the shifted-Gaussian toy and write a plot and summary.json.
@@ -120,14 +122,18 @@ def demo(
     if events < 10:
         raise click.BadParameter("needs at least 10 events.", param_hint="--events")
     if write_inputs is not None:
-        _write_demo_inputs(write_inputs, file_format, method, events, iterations, seed)
+        _write_demo_inputs(
+            write_inputs, file_format, method, events, iterations, seed, overwrite
+        )
         return
+    # Refused before the unfolding, not after a minute of it.
+    check_new([out / "unfolded.png", out / "summary.json"], overwrite=overwrite)
     summary, figure = _run_demo(method, events, iterations, seed, ctx.obj["progress"])
 
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "unfolded.png", overwrite=True) as path:
+    with atomic_path(out / "unfolded.png", overwrite=overwrite) as path:
         figure.savefig(path, dpi=120, format="png")
-    with atomic_path(out / "summary.json", overwrite=True) as path:
+    with atomic_path(out / "summary.json", overwrite=overwrite) as path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
     metrics = summary["metrics"]
     click.echo(
@@ -172,6 +178,7 @@ def demo(
     help="Processes unfolding experiments side by side.",
 )
 @click.option("--seed", default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing coverage.json.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -191,6 +198,7 @@ def coverage(
     fresh_simulation: bool,
     data_events: int | None,
     workers: int,
+    overwrite: bool,
     seed: int,
     out: Path,
 ) -> None:
@@ -217,6 +225,7 @@ def coverage(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--bins") from error
 
+    check_new([out / "coverage.json"], overwrite=overwrite)
     options = {} if replicas is None else {"replicas": replicas}
     results = {}
     for name in names:
@@ -254,7 +263,7 @@ def coverage(
         "seed": seed,
         "bins": edges,
     }
-    with atomic_path(out / "coverage.json", overwrite=True) as path:
+    with atomic_path(out / "coverage.json", overwrite=overwrite) as path:
         path.write_text(
             json.dumps({"settings": settings, "methods": results}, indent=2)
         )
@@ -628,6 +637,7 @@ def _write_demo_inputs(
     events: int,
     iterations: int,
     seed: int,
+    overwrite: bool,
 ) -> None:
     from bayesfold.job import write_demo_inputs
 
@@ -638,7 +648,7 @@ def _write_demo_inputs(
         method=method,
         iterations=iterations,
         seed=seed,
-        overwrite=True,
+        overwrite=overwrite,
     )
     click.echo(f"wrote {', '.join(map(str, files))}")
     click.echo(f"run: bayesfold unfold {files[-1]}")
