@@ -62,11 +62,15 @@ class ClassifierFactory:
 CLASSIFIER_FACTORIES = [
     ClassifierFactory("mlp", lambda seed: MLPClassifier(random_state=seed)),
     ClassifierFactory("gbdt", lambda seed: GBDTClassifier(random_state=seed)),
-    # One hidden layer of 8: mean-field ADVI leaves the default 3 x 50 network
-    # near its prior at these sample sizes (docs/validation.md).
+    # One hidden layer of 8, small enough for these tests' sample sizes. The
+    # logits compared are those at the posterior mean: the tolerances are an
+    # estimator's statistical error, and one posterior draw scatters about the
+    # estimate by as much again (its squared error is about twice as large).
     ClassifierFactory(
         "bayesian",
-        lambda seed: BayesianMLPClassifier(hidden_layers=(8,), random_state=seed),
+        lambda seed: BayesianMLPClassifier(
+            hidden_layers=(8,), prediction="mean", random_state=seed
+        ),
         history_keys=("elbo",),
         tempered=True,
     ),

@@ -707,7 +707,8 @@ def _run_demo(
     bands: tuple[Band, ...] = ()
     if result.n_draws > 1:
         posterior = result.posterior(0, DEMO_BINS)
-        summary["draws"] = result.n_draws
+        summary["n_draws"] = result.n_draws
+        summary["draws"] = posterior.draws.tolist()
         for name in ("lower_68", "upper_68", "lower_95", "upper_95"):
             summary[name] = getattr(posterior, name).tolist()
         summary["covariance"] = posterior.covariance.tolist()
