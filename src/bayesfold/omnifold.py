@@ -171,7 +171,8 @@ def omnifold(
 
     start = time.perf_counter()
     push = np.ones_like(sim_weights)
-    pulls, pushes = [], []
+    pulls: list[NDArray[np.float64]] = []
+    pushes: list[NDArray[np.float64]] = []
     for iteration in tqdm(
         range(iterations), desc="OmniFold", unit="iteration", disable=not progress
     ):
