@@ -54,6 +54,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from bayesfold._backend import compile_mode
+from bayesfold._checks import check_integer
 from bayesfold.binned import (
     DEFAULT_REPLICAS,
     Response,
@@ -429,8 +430,8 @@ def _check_sampler_settings(
     strength: float,
 ) -> None:
     for name, value, least in (("draws", draws, 2), ("tune", tune, 0)):
-        _check_integer(name, value, least)
-    _check_integer("chains", chains, 1)
+        check_integer(name, value, least)
+    check_integer("chains", chains, 1)
     if regularization not in (None, "curvature"):
         raise ConfigurationError(
             f"regularization must be None or 'curvature'; got {regularization!r}."
@@ -439,13 +440,6 @@ def _check_sampler_settings(
         raise ConfigurationError(
             f"strength must be finite and non-negative; got {strength!r}."
         )
-
-
-def _check_integer(name: str, value: int, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ConfigurationError(f"{name} must be an integer; got {value!r}.")
-    if value < least:
-        raise ConfigurationError(f"{name} must be at least {least}; got {value}.")
 
 
 def unfold_fbu(
@@ -507,7 +501,7 @@ def unfold_fbu(
         n_truth_bins) (``"truth_draws"``).
     """
     start = time.perf_counter()
-    _check_integer("replicas", replicas, 1)
+    check_integer("replicas", replicas, 1)
     response, counts, _ = bin_samples(
         simulation,
         data,

@@ -52,6 +52,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bayesfold._checks import check_integer
 from bayesfold.binned import (
     DEFAULT_REPLICAS,
     Response,
@@ -168,7 +169,7 @@ def ibu(
     IBUResult
         Counts and covariances of every iteration.
     """
-    _check_iterations(iterations)
+    check_integer("iterations", iterations, 1)
     d = check_counts("data_counts", data_counts, response.n_reco_bins, "reco")
     variance = (
         d.copy()
@@ -307,13 +308,6 @@ def _prior(prior: ArrayLike | None, response: Response) -> NDArray[np.float64]:
             "prior with positive counts where the truth is expected."
         )
     return start
-
-
-def _check_iterations(iterations: int) -> None:
-    if isinstance(iterations, bool) or not isinstance(iterations, int | np.integer):
-        raise ConfigurationError(f"iterations must be an integer; got {iterations!r}.")
-    if iterations < 1:
-        raise ConfigurationError(f"iterations must be at least 1; got {iterations}.")
 
 
 def unfold_ibu(

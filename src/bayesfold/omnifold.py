@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from sklearn.base import clone
 from tqdm import tqdm
 
+from bayesfold._checks import check_integer
 from bayesfold.classifiers.base import Classifier
 from bayesfold.diagnostics import reliability_curve
 from bayesfold.exceptions import ConfigurationError
@@ -223,10 +224,7 @@ def _check_options(
         ("replicas", replicas),
         ("folds", folds),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise ConfigurationError(f"{name} must be an integer; got {value!r}.")
-        if value < 1:
-            raise ConfigurationError(f"{name} must be at least 1; got {value}.")
+        check_integer(name, value, 1)
     _check_choice("reference", reference, ("prior", "previous"))
     _check_choice("efficiency", efficiency, ("learn", "one"))
     _check_choice("fakes", fakes, ("learn", "one"))
@@ -241,12 +239,7 @@ def _total_factors(
 
 
 def _check_final_draws(final_draws: int, classifier: Classifier | None) -> None:
-    if isinstance(final_draws, bool) or not isinstance(final_draws, int | np.integer):
-        raise ConfigurationError(
-            f"final_draws must be an integer; got {final_draws!r}."
-        )
-    if final_draws < 1:
-        raise ConfigurationError(f"final_draws must be at least 1; got {final_draws}.")
+    check_integer("final_draws", final_draws, 1)
     if final_draws > 1 and not hasattr(classifier, "sample_logit"):
         name = "the default MLPClassifier"
         if classifier is not None:
