@@ -28,46 +28,17 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-BINS = np.linspace(-10.0, 12.0, 23)
 HERE = Path(__file__).parent
 
 
 def unfold_once(method: str, events: int, iterations: int, seed: int) -> None:
     """Worker: unfold the toy once and print seconds, draws and accuracy."""
-    from bayesfold import unfold
-    from bayesfold.metrics import triangular_discriminator
-    from bayesfold.toys import ShiftedGaussianToy
+    from bench_point import time_bayesfold
 
-    toy = ShiftedGaussianToy()
-    rng = np.random.default_rng(seed)
-    simulation = toy.simulate(events, rng)
-    measured = toy.measure(events, rng)
-    start = time.perf_counter()
-    result = unfold(
-        simulation,
-        measured.data,
-        method=method,
-        iterations=iterations,
-        random_state=seed,
-        progress=False,
-    )
-    seconds = time.perf_counter() - start
-    truth = toy.expected_truth(BINS, measured.n_generated)
-    unfolded = result.histogram(0, BINS).values()
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "draws": result.n_draws,
-                "triangular": 1000 * triangular_discriminator(unfolded, truth),
-            }
-        )
-    )
+    seconds, triangular, draws = time_bayesfold(events, iterations, seed, method)
+    print(json.dumps({"seconds": seconds, "draws": draws, "triangular": triangular}))
 
 
 def run(method: str, events: int, iterations: int, seed: int) -> dict[str, float]:
