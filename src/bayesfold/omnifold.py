@@ -517,20 +517,21 @@ class _Run:
             clf.fit(X, y, sample_weight=w)
             histories.append(getattr(clf, "history_", {}))
             # Calibration on the training events, first replica (StepDiagnostics).
-            logits = np.atleast_2d(clf.predict_logit(X))[0]
-            training_logits.append((logits, y, w[0]))
+            fitted = np.atleast_2d(clf.predict_logit(X))
+            training_logits.append((fitted[0], y, w[0]))
 
             rows = ~train0 if self.folds > 1 and x_target is None else slice(None)
-            x_eval = x0[rows] if x_target is None else x_target
+            if self.folds == 1 and x_target is None and draws == 1:
+                # The events to predict are the training set's class 0 rows.
+                logits = fitted[:, : len(x0)]
+            else:
+                x_eval = x0[rows] if x_target is None else x_target
+                logits = self._logits(clf, x_eval, draws, iteration, step, fold)
             totals = (
                 np.repeat(w[:, y == 0].sum(axis=1), draws),
                 np.repeat(w[:, y == 1].sum(axis=1), draws),
             )
-            ratio = log_ratio(
-                self._logits(clf, x_eval, draws, iteration, step, fold),
-                totals,
-                self.max_logit,
-            )
+            ratio = log_ratio(logits, totals, self.max_logit)
             n_clipped += ratio.n_clipped
             values = ratio.values + (measure_ratio[:, None] if paired else 0.0)
             if x_target is None:
