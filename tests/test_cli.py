@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from bayesfold import __version__
 from bayesfold.cli import main
+from bayesfold.metrics import triangular_discriminator
 
 SUMMARY_KEYS = {
     "method",
@@ -105,27 +106,28 @@ def test_methods_lists_every_method():
         assert name in result.output
 
 
-def test_coverage_writes_json_per_method(tmp_path):
+def _coverage_args(out, methods):
+    return [
+        "-q",
+        "coverage",
+        "--methods",
+        methods,
+        "--experiments",
+        "2",
+        "--events",
+        "300",
+        "--iterations",
+        "1",
+        "--replicas",
+        "4",
+        "--out",
+        str(out),
+    ]
+
+
+def test_coverage_writes_json_and_draws_per_method(tmp_path):
     out = tmp_path / "coverage"
-    result = CliRunner().invoke(
-        main,
-        [
-            "-q",
-            "coverage",
-            "--methods",
-            "bootstrap",
-            "--experiments",
-            "2",
-            "--events",
-            "300",
-            "--iterations",
-            "1",
-            "--replicas",
-            "4",
-            "--out",
-            str(out),
-        ],
-    )
+    result = CliRunner().invoke(main, _coverage_args(out, "bootstrap,point"))
     assert result.exit_code == 0, result.output
     report = json.loads((out / "coverage.json").read_text())
     bootstrap = report["methods"]["bootstrap"]
@@ -135,29 +137,44 @@ def test_coverage_writes_json_per_method(tmp_path):
     # Wider intervals hold the truth at least as often.
     assert bootstrap["coverage_95"] >= bootstrap["coverage_68"]
     assert bootstrap["mean_width_95"] > bootstrap["mean_width_68"] > 0
+    # Point OmniFold has no interval, but its accuracy is measured.
+    point = report["methods"]["point"]
+    assert point["coverage_68"] is None
+    assert point["pull_width"] is None
+    assert "one draw, no interval" in result.output
+    for method in (bootstrap, point):
+        assert 0 < method["triangular_mean"] < 1
+        assert method["triangular_error"] > 0
+    # Every experiment's draws come back, truth included, in the study's bins.
+    with np.load(out / "coverage-draws.npz") as arrays:
+        assert arrays["bootstrap_draws"].shape == (2, 4, 7)
+        assert arrays["point_draws"].shape == (2, 1, 7)
+        np.testing.assert_array_equal(arrays["bootstrap_truth"], arrays["point_truth"])
+        mean = arrays["point_draws"][:, 0]
+        truth = arrays["point_truth"]
+    triangular = [
+        triangular_discriminator(m, t) for m, t in zip(mean, truth, strict=True)
+    ]
+    assert point["triangular_mean"] == pytest.approx(np.mean(triangular))
 
 
-def test_coverage_rejects_a_method_without_draws(tmp_path):
-    result = CliRunner().invoke(
-        main,
-        [
-            "-q",
-            "coverage",
-            "--methods",
-            "point",
-            "--experiments",
-            "1",
-            "--events",
-            "100",
-            "--iterations",
-            "1",
-            "--out",
-            str(tmp_path / "c"),
-        ],
-    )
-    assert result.exit_code == 1
-    assert "gives one draw" in result.output
-    assert "Traceback" not in result.output
+def test_coverage_keeps_finished_methods_when_a_later_one_fails(tmp_path, monkeypatch):
+    """A study stopped part-way keeps the methods it has measured."""
+    from bayesfold import studies
+
+    real = studies.coverage
+
+    def fail_on_ibu(toy, *, method, **kwargs):
+        if method == "ibu":
+            raise KeyboardInterrupt
+        return real(toy, method=method, **kwargs)
+
+    monkeypatch.setattr(studies, "coverage", fail_on_ibu)
+    out = tmp_path / "coverage"
+    result = CliRunner().invoke(main, _coverage_args(out, "bootstrap,ibu"))
+    assert result.exit_code != 0
+    report = json.loads((out / "coverage.json").read_text())
+    assert list(report["methods"]) == ["bootstrap"]
 
 
 @pytest.mark.parametrize(

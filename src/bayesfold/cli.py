@@ -13,13 +13,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
 from bayesfold._version import __version__
 from bayesfold.io.atomic import atomic_path, check_new
+
+if TYPE_CHECKING:
+    from bayesfold.studies import CoverageResult
 
 logger = logging.getLogger("bayesfold.cli")
 
@@ -166,6 +169,12 @@ def demo(
 )
 @click.option("--fresh-simulation", is_flag=True, help="New simulation per experiment.")
 @click.option(
+    "--fixed-total",
+    is_flag=True,
+    help="Generate exactly --data-events per pseudo-data set, instead of a "
+    "Poisson number of that mean (see bayesfold.studies.coverage).",
+)
+@click.option(
     "--data-events",
     default=None,
     type=int,
@@ -196,6 +205,7 @@ def coverage(
     replicas: int | None,
     bins: str,
     fresh_simulation: bool,
+    fixed_total: bool,
     data_events: int | None,
     workers: int,
     overwrite: bool,
@@ -225,9 +235,22 @@ def coverage(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--bins") from error
 
-    check_new([out / "coverage.json"], overwrite=overwrite)
+    files = [out / "coverage.json", out / "coverage-draws.npz"]
+    check_new(files, overwrite=overwrite)
+    settings = {
+        "toy": toy_name,
+        "experiments": experiments,
+        "events": events,
+        "data_events": data_events if data_events is not None else events,
+        "iterations": iterations,
+        "replicas": replicas,
+        "fresh_simulation": fresh_simulation,
+        "poisson_total": not fixed_total,
+        "seed": seed,
+        "bins": edges,
+    }
     options = {} if replicas is None else {"replicas": replicas}
-    results = {}
+    results: dict[str, CoverageResult] = {}
     for name in names:
         result = run_coverage(
             TOYS[toy_name](),
@@ -238,36 +261,53 @@ def coverage(
             data_events=data_events,
             iterations=iterations,
             fresh_simulation=fresh_simulation,
+            poisson_total=not fixed_total,
             random_state=seed,
             progress=ctx.obj["progress"],
             workers=workers,
             **options,
         )
-        results[name] = result.as_dict()
-        click.echo(
-            f"{name}: 68 % coverage {result.coverage_68:.3f} "
-            f"+- {result.coverage_68_error:.3f}, 95 % coverage "
-            f"{result.coverage_95:.3f} +- {result.coverage_95_error:.3f}, pulls "
-            f"{result.pull_mean:.2f} +- {result.pull_width:.2f}"
-        )
+        results[name] = result
+        click.echo(_coverage_line(result))
+        # Written after every method, so that a long study stopped part-way
+        # keeps what it has measured; the first write has checked the folder.
+        _write_coverage(out, settings, results)
+    click.echo(f"wrote {files[0]} and {files[1]}")
 
+
+def _coverage_line(result: CoverageResult) -> str:
+    accuracy = (
+        f"triangular x1000 vs truth {1000 * result.triangular_mean:.2f} "
+        f"+- {1000 * result.triangular_error:.2f}"
+    )
+    if np.isnan(result.coverage_68):
+        return f"{result.method}: one draw, no interval; {accuracy}"
+    return (
+        f"{result.method}: 68 % coverage {result.coverage_68:.3f} "
+        f"+- {result.coverage_68_error:.3f}, 95 % coverage "
+        f"{result.coverage_95:.3f} +- {result.coverage_95_error:.3f}, pulls "
+        f"{result.pull_mean:.2f} +- {result.pull_width:.2f}; {accuracy}"
+    )
+
+
+def _write_coverage(
+    out: Path, settings: dict[str, Any], results: dict[str, CoverageResult]
+) -> None:
+    """coverage.json (figures) and coverage-draws.npz (every experiment's draws)."""
     out.mkdir(parents=True, exist_ok=True)
-    settings = {
-        "toy": toy_name,
-        "experiments": experiments,
-        "events": events,
-        "data_events": data_events if data_events is not None else events,
-        "iterations": iterations,
-        "replicas": replicas,
-        "fresh_simulation": fresh_simulation,
-        "seed": seed,
-        "bins": edges,
+    summary = {
+        "settings": settings,
+        "methods": {name: result.as_dict() for name, result in results.items()},
     }
-    with atomic_path(out / "coverage.json", overwrite=overwrite) as path:
-        path.write_text(
-            json.dumps({"settings": settings, "methods": results}, indent=2)
-        )
-    click.echo(f"wrote {out / 'coverage.json'}")
+    with atomic_path(out / "coverage.json", overwrite=True) as path:
+        path.write_text(json.dumps(summary, indent=2))
+    arrays = {}
+    for name, result in results.items():
+        arrays[f"{name}_draws"] = result.draws
+        arrays[f"{name}_truth"] = result.truth
+    npz = out / "coverage-draws.npz"
+    with atomic_path(npz, overwrite=True) as path, path.open("wb") as stream:
+        np.savez_compressed(stream, bins=np.asarray(settings["bins"]), **arrays)
 
 
 #: Methods of `bayesfold compare` and `bayesfold stress` by default.

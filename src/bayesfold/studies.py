@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -72,6 +73,15 @@ class CoverageResult:
     ``sqrt(p (1 - p) / N)`` over the N pairs, which treats the bins as
     independent and so understates the error when bins are correlated.
     Pulls are ``(posterior mean - truth) / posterior standard deviation``.
+    A one-draw method (point OmniFold) has no interval: its coverage, pull and
+    width figures are NaN, and only its accuracy is measured.
+
+    ``triangular_mean`` is :func:`~bayesfold.metrics.triangular_discriminator`
+    of the mean unfolded histogram against the expected truth, averaged over
+    the experiments, with the standard error of that average
+    (``triangular_error``). ``draws`` (experiments, draws, bins) and ``truth``
+    (experiments, bins) hold each experiment's histograms, for studies of
+    the intervals after the fact; :meth:`as_dict` leaves them out.
     """
 
     method: str
@@ -85,13 +95,23 @@ class CoverageResult:
     pull_width: float
     mean_width_68: float
     mean_width_95: float
+    triangular_mean: float
+    triangular_error: float
     seconds: float
     coverage_68_per_bin: list[float]
     coverage_95_per_bin: list[float]
     pull_mean_per_bin: list[float]
+    draws: NDArray[np.float64] = field(repr=False)
+    truth: NDArray[np.float64] = field(repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready values (NaN as ``None``), without the draws."""
+        out = {
+            key: value
+            for key, value in vars(self).items()
+            if key not in ("draws", "truth")
+        }
+        return _json_ready(out)
 
 
 def coverage(
@@ -104,6 +124,7 @@ def coverage(
     data_events: int | None = None,
     iterations: int = 4,
     fresh_simulation: bool = False,
+    poisson_total: bool = True,
     random_state: int | None = None,
     progress: bool = True,
     workers: int = 1,
@@ -125,12 +146,22 @@ def coverage(
         unless ``options`` says otherwise.
     events, data_events : int
         Simulated events, and generated events per pseudo-data set (default:
-        ``events``).
+        ``events``; the mean, with ``poisson_total``).
     iterations : int
         OmniFold (and IBU) iterations; FBU has none.
     fresh_simulation : bool
         Draw a new simulation for every experiment; by default one simulation
         serves all, as in an analysis.
+    poisson_total : bool
+        Draw each pseudo-data set's number of generated events from a Poisson
+        distribution of mean ``data_events``, and take as truth the expected
+        count for that mean, as in a counting experiment (default). Every
+        method here models its data as Poisson counts (the Bayesian data
+        total, the Poisson bootstrap, IBU's data covariance, FBU's
+        likelihood), so on a fixed count they over-cover: a bin holding a
+        fraction p of the events varies by ``n p (1 - p)`` at fixed n but by
+        ``n p`` for Poisson counts. With ``poisson_total=False`` the count is
+        fixed and the truth is the expected count for it.
     random_state : int, optional
         Seed of the whole study. The pseudo-data and every seed are drawn
         before the first unfolding, so the result does not depend on
@@ -146,6 +177,8 @@ def coverage(
     edges = bin_edges(np.asarray(bins, dtype=float))
     if method in BINNED_METHODS:
         options = {"bins": edges, **options}
+    if method in _ONE_DRAW_METHODS:  # replicas would turn them into ensembles
+        options = {k: v for k, v in options.items() if k != "replicas"}
     n_data = events if data_events is None else data_events
     rng = np.random.default_rng(random_state)
     simulation = toy.simulate(events, rng)
@@ -153,12 +186,14 @@ def coverage(
     for _ in range(experiments):
         if fresh_simulation:
             simulation = toy.simulate(events, rng)
-        measured = toy.measure(n_data, rng)
+        n_generated = int(rng.poisson(n_data)) if poisson_total else n_data
+        measured = toy.measure(n_generated, rng)
         tasks.append(
             _Experiment(
                 toy=toy,
                 simulation=simulation,
                 measured=measured,
+                expected_generated=n_data,
                 edges=edges,
                 method=method,
                 iterations=iterations,
@@ -170,32 +205,61 @@ def coverage(
     outcomes = _run_all(
         _unfold_experiment, tasks, workers, progress, f"coverage {method}"
     )
-    seconds = sum(outcome.seconds for outcome in outcomes)
-    covered_68 = [o.covered_68 for o in outcomes]
-    covered_95 = [o.covered_95 for o in outcomes]
-    pulls = [o.pulls for o in outcomes]
-    widths_68 = [o.width_68 for o in outcomes]
-    widths_95 = [o.width_95 for o in outcomes]
+    return _coverage_result(method, experiments, edges, outcomes)
 
-    c68, c95 = np.concatenate(covered_68), np.concatenate(covered_95)
-    all_pulls = np.concatenate(pulls)
-    all_pulls = all_pulls[np.isfinite(all_pulls)]
+
+def _coverage_result(
+    method: str, experiments: int, edges: NDArray[np.float64], outcomes: list[_Outcome]
+) -> CoverageResult:
+    draws = np.array([o.draws for o in outcomes])
+    truth = np.array([o.truth for o in outcomes])
+    triangular = np.array([o.triangular for o in outcomes])
+    n_bins = truth.shape[1]
+    if draws.shape[1] > 1:
+        summaries = [PosteriorSummary.from_draws(edges, d) for d in draws]
+
+        def stacked(name: str) -> NDArray[np.float64]:
+            return np.array([getattr(summary, name) for summary in summaries])
+
+        lower_68, upper_68 = stacked("lower_68"), stacked("upper_68")
+        lower_95, upper_95 = stacked("lower_95"), stacked("upper_95")
+        covered_68 = _inside(truth, lower_68, upper_68)
+        covered_95 = _inside(truth, lower_95, upper_95)
+        pulls = _pulls(stacked("mean"), stacked("std"), truth)
+        width_68, width_95 = upper_68 - lower_68, upper_95 - lower_95
+    else:  # one draw: no interval, accuracy only
+        covered_68 = covered_95 = np.full((experiments, n_bins), np.nan)
+        pulls = width_68 = width_95 = np.full((experiments, n_bins), np.nan)
+    finite_pulls = pulls[np.isfinite(pulls)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins
+        pull_mean_per_bin = np.nanmean(pulls, axis=0)
     return CoverageResult(
         method=method,
         experiments=experiments,
         bins=edges.tolist(),
-        coverage_68=float(c68.mean()),
-        coverage_68_error=_binomial_error(c68),
-        coverage_95=float(c95.mean()),
-        coverage_95_error=_binomial_error(c95),
-        pull_mean=float(all_pulls.mean()) if all_pulls.size else float("nan"),
-        pull_width=float(all_pulls.std(ddof=1)) if all_pulls.size > 1 else float("nan"),
-        mean_width_68=float(np.mean(widths_68)),
-        mean_width_95=float(np.mean(widths_95)),
-        seconds=seconds,
-        coverage_68_per_bin=np.mean(covered_68, axis=0).tolist(),
-        coverage_95_per_bin=np.mean(covered_95, axis=0).tolist(),
-        pull_mean_per_bin=np.nanmean(np.array(pulls), axis=0).tolist(),
+        coverage_68=float(covered_68.mean()),
+        coverage_68_error=_binomial_error(covered_68),
+        coverage_95=float(covered_95.mean()),
+        coverage_95_error=_binomial_error(covered_95),
+        pull_mean=float(finite_pulls.mean()) if finite_pulls.size else float("nan"),
+        pull_width=(
+            float(finite_pulls.std(ddof=1)) if finite_pulls.size > 1 else float("nan")
+        ),
+        mean_width_68=float(width_68.mean()),
+        mean_width_95=float(width_95.mean()),
+        triangular_mean=float(triangular.mean()),
+        triangular_error=(
+            float(triangular.std(ddof=1) / np.sqrt(triangular.size))
+            if triangular.size > 1
+            else float("nan")
+        ),
+        seconds=sum(outcome.seconds for outcome in outcomes),
+        coverage_68_per_bin=covered_68.mean(axis=0).tolist(),
+        coverage_95_per_bin=covered_95.mean(axis=0).tolist(),
+        pull_mean_per_bin=pull_mean_per_bin.tolist(),
+        draws=draws,
+        truth=truth,
     )
 
 
@@ -206,6 +270,7 @@ class _Experiment:
     toy: Toy
     simulation: SimulationSample
     measured: PseudoData
+    expected_generated: int  # the truth is the expected count for this many
     edges: NDArray[np.float64]
     method: str
     iterations: int
@@ -215,11 +280,9 @@ class _Experiment:
 
 @dataclass(frozen=True)
 class _Outcome:
-    covered_68: NDArray[np.bool_]
-    covered_95: NDArray[np.bool_]
-    pulls: NDArray[np.float64]
-    width_68: NDArray[np.float64]
-    width_95: NDArray[np.float64]
+    draws: NDArray[np.float64]
+    truth: NDArray[np.float64]
+    triangular: float
     seconds: float
 
 
@@ -233,19 +296,12 @@ def _unfold_experiment(task: _Experiment) -> _Outcome:
         progress=False,
         **task.options,
     )
-    if result.n_draws < 2:
-        raise ConfigurationError(
-            f"method {task.method!r} gives one draw, so it has no interval; use a "
-            "method with draws (bayesian, bootstrap, ensemble, ibu, fbu)."
-        )
-    posterior = result.posterior(0, task.edges)
-    truth = task.toy.expected_truth(task.edges, task.measured.n_generated)
+    draws = result.histogram_draws(0, task.edges)
+    truth = task.toy.expected_truth(task.edges, task.expected_generated)
     return _Outcome(
-        covered_68=_inside(truth, posterior.lower_68, posterior.upper_68),
-        covered_95=_inside(truth, posterior.lower_95, posterior.upper_95),
-        pulls=_pulls(posterior.mean, posterior.std, truth),
-        width_68=posterior.upper_68 - posterior.lower_68,
-        width_95=posterior.upper_95 - posterior.lower_95,
+        draws=draws,
+        truth=truth,
+        triangular=triangular_discriminator(draws.mean(axis=0), truth),
         seconds=result.seconds,
     )
 
