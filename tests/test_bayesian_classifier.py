@@ -191,6 +191,21 @@ def test_tempering_by_the_weight_scale():
     assert 0.35 < np.median(spreads[1] / spreads[0]) < 0.7
 
 
+def test_a_large_sample_converges_within_the_budget():
+    """On 10^5 events the posterior is narrower than the jitter of the smallest
+    step, so the parameter rule in posterior sigmas alone never passes; a flat
+    ELBO at the smallest step must end the fit, at an accurate optimum."""
+    X, y = gaussian_samples(50_000, seed=3)
+    clf = BayesianMLPClassifier(SMALL, random_state=0, max_steps=12_000)
+    clf.fit(X, y)
+    assert clf.converged_
+    assert clf.n_steps_ < 12_000
+    grid = np.linspace(-1.5, 2.0, 8)
+    estimate = clf.predict_logit_mean(grid[:, None], draws=300)
+    tolerance = 3 * binned_log_ratio_error(grid, 50_000)
+    assert np.all(np.abs(estimate - true_log_ratio(grid)) < tolerance)
+
+
 # -- ADVI against NUTS ---------------------------------------------------------
 
 

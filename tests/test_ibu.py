@@ -427,6 +427,32 @@ def test_coverage_study_runs_ibu_in_the_study_bins():
     assert np.isfinite(result.pull_mean)
 
 
+@pytest.mark.parametrize("poisson_total", [True, False])
+def test_coverage_draws_poisson_totals_around_the_expected_truth(poisson_total):
+    study = {
+        "method": "ibu",
+        "experiments": 40,
+        "bins": [-2.0, 0.0, 2.0, 4.0, 6.0],
+        "events": 4000,
+        "data_events": 2000,
+        "poisson_total": poisson_total,
+        "random_state": 2,
+        "progress": False,
+    }
+    result = coverage(EfficiencyFakesToy(), **study)
+    counts = np.array(result.n_generated)
+    # The truth is the expected count for the mean, the same in every experiment.
+    np.testing.assert_array_equal(result.truth, result.truth[[0]].repeat(40, axis=0))
+    if poisson_total:
+        # Poisson of mean 2000: the mean of 40 within 4 of its standard
+        # errors (sqrt(2000 / 40) = 7.1), the sample variance within 4 of its
+        # standard deviations (2000 sqrt(2 / 39) = 453).
+        assert abs(counts.mean() - 2000) < 4 * np.sqrt(2000 / 40)
+        assert abs(counts.var(ddof=1) - 2000) < 4 * 2000 * np.sqrt(2 / 39)
+    else:
+        assert np.all(counts == 2000)
+
+
 def test_coverage_cli_runs_ibu(tmp_path):
     out = tmp_path / "coverage"
     run = CliRunner().invoke(

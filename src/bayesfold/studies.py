@@ -82,6 +82,7 @@ class CoverageResult:
     (``triangular_error``). ``draws`` (experiments, draws, bins) and ``truth``
     (experiments, bins) hold each experiment's histograms, for studies of
     the intervals after the fact; :meth:`as_dict` leaves them out.
+    ``n_generated`` is each pseudo-data set's number of generated events.
     """
 
     method: str
@@ -101,6 +102,7 @@ class CoverageResult:
     coverage_68_per_bin: list[float]
     coverage_95_per_bin: list[float]
     pull_mean_per_bin: list[float]
+    n_generated: list[int]
     draws: NDArray[np.float64] = field(repr=False)
     truth: NDArray[np.float64] = field(repr=False)
 
@@ -258,6 +260,7 @@ def _coverage_result(
         coverage_68_per_bin=covered_68.mean(axis=0).tolist(),
         coverage_95_per_bin=covered_95.mean(axis=0).tolist(),
         pull_mean_per_bin=pull_mean_per_bin.tolist(),
+        n_generated=[o.n_generated for o in outcomes],
         draws=draws,
         truth=truth,
     )
@@ -284,6 +287,7 @@ class _Outcome:
     truth: NDArray[np.float64]
     triangular: float
     seconds: float
+    n_generated: int
 
 
 def _unfold_experiment(task: _Experiment) -> _Outcome:
@@ -303,6 +307,7 @@ def _unfold_experiment(task: _Experiment) -> _Outcome:
         truth=truth,
         triangular=triangular_discriminator(draws.mean(axis=0), truth),
         seconds=result.seconds,
+        n_generated=task.measured.n_generated,
     )
 
 

@@ -53,12 +53,13 @@ parameters, both taken as window averages:
 * the parameters have settled: between the two windows the averaged
   variational means moved by less than ``param_tol`` posterior standard
   deviations, and the log standard deviations by less than ``param_tol``
-  (root mean square over the replica's parameters); or, once the step size is
-  at its floor, the move is below twice its standard error (root mean square
-  of the z-scores), the error of each window average coming from the scatter
-  of its four quarters. On large samples the posterior is so narrow that the
-  jitter of the smallest step exceeds ``param_tol`` of it: the second test
-  stops a fit whose parameters no longer drift by more than that jitter.
+  (root mean square over the replica's parameters).
+
+On large samples the posterior is so narrow that the jitter of even the
+smallest step exceeds ``param_tol`` of it, and the parameter test cannot pass.
+So once a replica's step has reached its floor (below), a flat ELBO alone
+ends its fit: the objective no longer changes by more than its own noise, and
+a smaller step is not on offer.
 
 Each replica has its own Adam step size. When its ELBO is flat but its
 parameters still move, the step is halved (down to 1/16 of
@@ -132,6 +133,8 @@ from bayesfold._backend import (
     check_backend,
     compile_mode,
     quiet_jax,
+    resolve_backend,
+    set_shared,
 )
 from bayesfold.classifiers._inputs import (
     TrainingData,
@@ -820,10 +823,14 @@ class _CompiledModel:
     def set_data(
         self, Z: NDArray[np.float64], y: NDArray[np.bool_], weights: NDArray[np.float64]
     ) -> None:
-        dtype = self.layout.dtype
-        self.data["X"].set_value(np.ascontiguousarray(Z, dtype=dtype))
-        self.data["y"].set_value(y.astype(dtype))
-        self.data["sample_weight"].set_value(np.ascontiguousarray(weights, dtype=dtype))
+        dtype, backend = self.layout.dtype, resolve_backend(self.layout.backend)
+        set_shared(self.data["X"], np.ascontiguousarray(Z, dtype=dtype), backend)
+        set_shared(self.data["y"], y.astype(dtype), backend)
+        set_shared(
+            self.data["sample_weight"],
+            np.ascontiguousarray(weights, dtype=dtype),
+            backend,
+        )
         self.set_batch(np.arange(Z.shape[0]))
 
     def set_batch(self, index: NDArray[np.integer]) -> None:
@@ -1167,7 +1174,6 @@ def _optimise(
         active = ~monitor.converged
         rates[n_steps - 1] = vi.get_rates()
         losses[n_steps - 1, active] = vi.step()[active]
-        monitor.record(n_steps)
         if n_steps % window == 0 and monitor.check(losses[:n_steps]):
             break
     if not np.all(np.isfinite(losses[:n_steps]) | np.isnan(losses[:n_steps])):
@@ -1214,10 +1220,8 @@ class _ConvergenceMonitor:
     """The ELBO and parameter rule of the module notes, per replica.
 
     Parameters are compared as averages over consecutive windows, so that the
-    rule measures their drift rather than the jitter of each step. Each
-    window is read in :data:`PARAMETER_PARTS` equal parts; their scatter gives
-    the standard error of the window average. A replica that passes is
-    frozen, and its window average kept as its result.
+    rule measures their drift rather than the jitter of each step. A replica
+    that passes is frozen, and its window average kept as its result.
     """
 
     def __init__(
@@ -1228,64 +1232,44 @@ class _ConvergenceMonitor:
         self.window = window
         self.steps_per_pass = steps_per_pass
         self.converged = np.zeros(vi.layout.n_replicas, dtype=bool)
-        self._previous: _WindowAverage | None = None
+        self._previous: dict[str, NDArray[np.float64]] | None = None
         self._kept: dict[str, NDArray[np.float64]] = {}
-        self._parts: list[tuple[int, dict[str, NDArray[np.float64]]]] = []
-        self._read_at = 0
-        parts = min(PARAMETER_PARTS, window)
-        self._boundaries = {round(window * k / parts) for k in range(1, parts + 1)}
-
-    def record(self, n_steps: int) -> None:
-        """After each step: read the running sums at the end of each part."""
-        if (n_steps - 1) % self.window + 1 in self._boundaries:
-            self._read(n_steps)
-
-    def _read(self, n_steps: int) -> None:
-        steps = n_steps - self._read_at
-        self._parts.append((steps, self.vi.window_average(steps)))
-        self._read_at = n_steps
+        self._checked_at = 0
 
     def check(self, losses: NDArray[np.float64]) -> bool:
         """Update ``converged`` from the losses so far; True when all have."""
         window = self.window
-        current = _WindowAverage.of(self.vi, self._parts)
-        self._parts = []
+        self._checked_at = losses.shape[0]
+        current = self.vi.window_average(window)
         previous, self._previous = self._previous, current
         if previous is None:
-            self._keep(current.values, ~self.converged)
+            self._keep(current, ~self.converged)
             return False
         running = ~self.converged
         elbo_flat = _elbo_flat(
             losses[-2 * window :], self.steps_per_pass, self.schedule.elbo_rtol
         )
-        moved, z = previous.change_to(current, self.vi)
+        moved = self._parameter_change(previous, current)
         rates = self.vi.get_rates()
         at_floor = rates <= self._floor() * (1 + 1e-6)
-        settled = (moved < self.schedule.param_tol) | (
-            at_floor & (z < PARAMETER_NOISE_Z)
-        )
-        newly = running & elbo_flat & settled
-        self._keep(current.values, running)
+        newly = running & elbo_flat & ((moved < self.schedule.param_tol) | at_floor)
+        self._keep(current, running)
         self._freeze(newly)
         self._slow_down(running & elbo_flat & ~newly)
         logger.debug(
-            "ADVI step %d: ELBO flat %s, parameter change %s (sd), %s (noise), "
-            "step sizes %s.",
+            "ADVI step %d: ELBO flat %s, parameter change %s, step sizes %s.",
             losses.shape[0],
             elbo_flat,
             np.round(moved, 3),
-            np.round(z, 2),
             rates,
         )
         return bool(self.converged.all())
 
     def final_average(self, n_steps: int) -> dict[str, NDArray[np.float64]]:
         """Kept averages, updated for running replicas by any steps since."""
-        if n_steps > self._read_at:
-            self._read(n_steps)
-        if self._parts:
-            last = _WindowAverage.of(self.vi, self._parts)
-            self._keep(last.values, ~self.converged)
+        since = n_steps - self._checked_at
+        if since > 0:
+            self._keep(self.vi.window_average(since), ~self.converged)
         return self._kept
 
     def _keep(
@@ -1311,84 +1295,22 @@ class _ConvergenceMonitor:
         lower = np.maximum(rates * LEARNING_RATE_DECAY, self._floor())
         self.vi.set_rates(np.where(replicas, lower, rates))
 
-
-@dataclass(frozen=True)
-class _WindowAverage:
-    """Variational parameters averaged over a window, with their noise.
-
-    ``mu`` and ``log_sigma`` are flat (marginal sigma for full rank);
-    ``mu_error`` and ``log_sigma_error`` are the standard errors of the window
-    averages, from the scatter of the window's parts (zero with one part).
-    """
-
-    values: dict[str, NDArray[np.float64]]
-    mu: NDArray[np.float64]
-    log_sigma: NDArray[np.float64]
-    mu_error: NDArray[np.float64]
-    log_sigma_error: NDArray[np.float64]
-
-    @classmethod
-    def of(
-        cls,
-        vi: _Variational,
-        parts: Sequence[tuple[int, dict[str, NDArray[np.float64]]]],
-    ) -> _WindowAverage:
-        steps = np.array([n for n, _ in parts], dtype=float)
-        values = {
-            name: sum(n * part[name] for n, part in parts) / steps.sum()
-            for name in parts[0][1]
-        }
-        mu, scale = vi.mean_and_scale(values)
-        flat = [vi.mean_and_scale(part) for _, part in parts]
-        mus = np.array([m for m, _ in flat])
-        log_sigmas = np.log([_marginal_sigma(sc) for _, sc in flat])
-        return cls(
-            values=values,
-            mu=mu,
-            log_sigma=np.log(_marginal_sigma(scale)),
-            mu_error=_standard_error(mus),
-            log_sigma_error=_standard_error(log_sigmas),
+    def _parameter_change(
+        self,
+        previous: dict[str, NDArray[np.float64]],
+        current: dict[str, NDArray[np.float64]],
+    ) -> NDArray[np.float64]:
+        """Per replica: the larger RMS move of mu (in sigmas) and of log sigma."""
+        mu_before, scale_before = self.vi.mean_and_scale(previous)
+        mu_now, scale_now = self.vi.mean_and_scale(current)
+        sigma_now = _marginal_sigma(scale_now)
+        mu_move = (mu_now - mu_before) / sigma_now
+        log_sigma_move = np.log(sigma_now / _marginal_sigma(scale_before))
+        R = self.vi.layout.n_replicas
+        return np.maximum(
+            _replica_rms(mu_move, self.vi.slices, R),
+            _replica_rms(log_sigma_move, self.vi.slices, R),
         )
-
-    def change_to(
-        self, later: _WindowAverage, vi: _Variational
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Per replica: the move to ``later`` in posterior sigmas, and in errors.
-
-        Each is the larger of the root-mean-square moves of mu and of log
-        sigma; the first in units of the later sigma (and log units), the
-        second in units of the combined standard error of the two averages.
-        """
-        R = vi.layout.n_replicas
-        mu_move = later.mu - self.mu
-        log_sigma_move = later.log_sigma - self.log_sigma
-        moved = np.maximum(
-            _replica_rms(mu_move / np.exp(later.log_sigma), vi.slices, R),
-            _replica_rms(log_sigma_move, vi.slices, R),
-        )
-        mu_z = _z_score(mu_move, np.hypot(self.mu_error, later.mu_error))
-        sigma_z = _z_score(
-            log_sigma_move, np.hypot(self.log_sigma_error, later.log_sigma_error)
-        )
-        z = np.maximum(
-            _replica_rms(mu_z, vi.slices, R), _replica_rms(sigma_z, vi.slices, R)
-        )
-        return moved, z
-
-
-def _z_score(
-    move: NDArray[np.float64], error: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """``move / error``; 0 where neither moved, infinite where only the move is."""
-    safe = np.where(error > 0, error, 1.0)
-    return np.where(error > 0, move / safe, np.where(move == 0, 0.0, np.inf))
-
-
-def _standard_error(parts: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Standard error of the mean over the first axis (zero for one part)."""
-    if len(parts) < 2:
-        return np.zeros(parts.shape[1:])
-    return np.asarray(parts.std(axis=0, ddof=1) / np.sqrt(len(parts)))
 
 
 def _elbo_flat(
