@@ -11,10 +11,12 @@ arXiv:2202.11670), which would test the approximation, not the code.
 from __future__ import annotations
 
 import numpy as np
+import pytensor
 import pytest
 from scipy.stats import norm
 from sklearn.base import clone
 
+from bayesfold._backend import compile_mode, set_shared
 from bayesfold.classifiers.base import Classifier
 from bayesfold.classifiers.bayesian import BayesianMLPClassifier
 from bayesfold.exceptions import ConfigurationError, ConvergenceWarning, NotFittedError
@@ -123,6 +125,18 @@ def test_warm_start_begins_where_the_last_fit_ended(small_sample):
     warm = quick(random_state=0, warm_start=True).fit(X, y)
     warm.set_params(random_state=1).fit(X, y)
     assert warm.history_["elbo"][:20].mean() > cold.history_["elbo"][:20].mean()
+
+
+def test_event_arrays_stay_on_the_jax_device_between_steps():
+    jax = pytest.importorskip("jax")
+    shared = pytensor.shared(np.zeros(3, dtype="float32"))
+    double = pytensor.function([], 2 * shared, mode=compile_mode("jax"))
+    set_shared(shared, np.arange(3, dtype="float32"), "jax")
+    assert isinstance(shared.container.storage[0], jax.Array)
+    np.testing.assert_array_equal(np.asarray(double()), [0, 2, 4])
+    np.testing.assert_array_equal(shared.get_value(), [0, 1, 2])
+    set_shared(shared, np.ones(3, dtype="float32"), "numba")
+    assert isinstance(shared.container.storage[0], np.ndarray)
 
 
 def test_settings_are_checked_at_fit(small_sample):
