@@ -134,6 +134,8 @@ def main() -> None:
             str(HERE / "bench_advi_step.py"),
             "--hidden",
             "16",
+            "--activation",
+            "silu",
             "--replicas",
             "10",
             "--backends",
