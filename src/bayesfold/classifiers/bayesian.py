@@ -893,6 +893,11 @@ class _CompiledModel:
         """
         from arviz_stats import rhat
 
+        # NUTS compiles without JAX (below), and Numba rejects the read-only
+        # buffers of JAX arrays: give the events back to NumPy.
+        for name in _DATA_NAMES:
+            shared = self.data[name]
+            shared.set_value(np.array(shared.get_value()))
         with self.model:
             trace = pm.sample(
                 draws=draws,
@@ -1474,9 +1479,15 @@ class _Forward:
             params.append(pt.tensor3(dtype=layout.dtype, shape=(None, fan_in, fan_out)))
             params.append(pt.matrix(dtype=layout.dtype, shape=(None, fan_out)))
         logits = forward(X, params, layout.activation)
-        self._function = quiet_jax(
-            pytensor.function([X, *params], logits, mode=compile_mode(layout.backend))
-        )
+        # Under the graph's floatX, as the model is built: PyTensor's JAX
+        # backend switches JAX's process-wide 64-bit mode on when it first
+        # loads under floatX=float64, after which the float32 ADVI graphs mix
+        # dtypes (a FutureWarning from JAX, an error in its later releases).
+        with pytensor.config.change_flags(floatX=layout.dtype):
+            function = pytensor.function(
+                [X, *params], logits, mode=compile_mode(layout.backend)
+            )
+        self._function = quiet_jax(function)
         self.dtype = np.dtype(layout.dtype)
         self.max_width = max([*layout.hidden_layers, 1])
 
