@@ -301,13 +301,14 @@ def _write_coverage(
     }
     with atomic_path(out / "coverage.json", overwrite=True) as path:
         path.write_text(json.dumps(summary, indent=2))
-    arrays = {}
+    # Any: mypy would match the arrays against savez's allow_pickle keyword.
+    arrays: dict[str, Any] = {"bins": np.asarray(settings["bins"])}
     for name, result in results.items():
         arrays[f"{name}_draws"] = result.draws
         arrays[f"{name}_truth"] = result.truth
     npz = out / "coverage-draws.npz"
     with atomic_path(npz, overwrite=True) as path, path.open("wb") as stream:
-        np.savez_compressed(stream, bins=np.asarray(settings["bins"]), **arrays)
+        np.savez_compressed(stream, **arrays)
 
 
 #: Methods of `bayesfold compare` and `bayesfold stress` by default.
