@@ -23,8 +23,9 @@ counts in the truth counts, not in the efficiency); one passing only
 reco bin in the simulation, f_i = fakes_i / reco_i: the measured count of reco
 bin i is taken to hold a fraction f_i of fakes. IBU subtracts them from the
 data (``(1 - f_i) d_i``); FBU expects ``(R t)_i / (1 - f_i)`` events, the
-same assumption written as a likelihood. The fake fractions are taken as
-known; their own simulation uncertainty is not propagated.
+same assumption written as a likelihood. IBU takes the fake fractions as
+known; FBU by default samples them with the response
+(``response_uncertainty="dirichlet"``, :mod:`bayesfold.fbu`).
 
 Event weights. :func:`unfolding_result` turns unfolded truth counts (with a
 draws axis) into the per-event weights of an
