@@ -137,6 +137,10 @@ def test_coverage_writes_json_and_draws_per_method(tmp_path):
     # Wider intervals hold the truth at least as often.
     assert bootstrap["coverage_95"] >= bootstrap["coverage_68"]
     assert bootstrap["mean_width_95"] > bootstrap["mean_width_68"] > 0
+    # 4 draws cannot estimate the covariance of 7 bins: no joint chi2 test.
+    assert bootstrap["chi2_median"] is None
+    assert bootstrap["chi2"] == []
+    assert "joint chi2" not in result.output
     # Point OmniFold has no interval, but its accuracy is measured.
     point = report["methods"]["point"]
     assert point["coverage_68"] is None

@@ -287,6 +287,19 @@ def _coverage_line(result: CoverageResult) -> str:
         f"+- {result.coverage_68_error:.3f}, 95 % coverage "
         f"{result.coverage_95:.3f} +- {result.coverage_95_error:.3f}, pulls "
         f"{result.pull_mean:.2f} +- {result.pull_width:.2f}; {accuracy}"
+        + _joint_line(result)
+    )
+
+
+def _joint_line(result: CoverageResult) -> str:
+    """The joint chi2 test of a coverage line, where the method has one."""
+    if np.isnan(result.chi2_median):
+        return ""
+    return (
+        f"; joint chi2 median {result.chi2_median:.1f} (chi2 law "
+        f"{result.chi2_median_expected:.1f}, ndf {result.chi2_ndf:g}), p < 0.05 in "
+        f"{result.chi2_tail_fraction:.2f} +- {result.chi2_tail_fraction_error:.2f}"
+        " of the experiments"
     )
 
 

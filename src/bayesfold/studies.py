@@ -83,6 +83,18 @@ class CoverageResult:
     (experiments, bins) hold each experiment's histograms, for studies of
     the intervals after the fact; :meth:`as_dict` leaves them out.
     ``n_generated`` is each pseudo-data set's number of generated events.
+
+    The joint test: ``chi2`` holds, per experiment, the
+    :func:`~bayesfold.metrics.chi2` of the mean unfolded histogram against
+    the truth with the draws' covariance (the bins the truth fills), whose
+    degrees of freedom are the covariance's rank (``chi2_ndf``, the median
+    over the experiments). Honest covariances give chi2-distributed values:
+    ``chi2_median`` near ``chi2_median_expected`` (the median of the chi2 law)
+    and ``chi2_tail_fraction``, the fraction of experiments with a p-value
+    below 0.05, near 0.05 (binomial error ``chi2_tail_fraction_error``).
+    Per-bin intervals can cover while the covariance misses how the bins
+    move together; this is the figure that shows it. NaN (and an empty list)
+    for methods with no more draws than bins, whose covariance is singular.
     """
 
     method: str
@@ -103,6 +115,12 @@ class CoverageResult:
     coverage_95_per_bin: list[float]
     pull_mean_per_bin: list[float]
     n_generated: list[int]
+    chi2: list[float]
+    chi2_ndf: float
+    chi2_median: float
+    chi2_median_expected: float
+    chi2_tail_fraction: float
+    chi2_tail_fraction_error: float
     draws: NDArray[np.float64] = field(repr=False)
     truth: NDArray[np.float64] = field(repr=False)
 
@@ -261,9 +279,54 @@ def _coverage_result(
         coverage_95_per_bin=covered_95.mean(axis=0).tolist(),
         pull_mean_per_bin=pull_mean_per_bin.tolist(),
         n_generated=[o.n_generated for o in outcomes],
+        **_joint_chi2(draws, truth),
         draws=draws,
         truth=truth,
     )
+
+
+#: p-value below which an experiment counts in ``chi2_tail_fraction``.
+_CHI2_TAIL = 0.05
+
+
+def _joint_chi2(
+    draws: NDArray[np.float64], truth: NDArray[np.float64]
+) -> dict[str, Any]:
+    """The joint-test fields of :class:`CoverageResult` (see its notes)."""
+    from scipy import stats
+
+    from bayesfold.exceptions import BayesfoldWarning
+
+    n_bins = truth.shape[1]
+    if draws.shape[1] <= n_bins:
+        nan = float("nan")
+        return {
+            "chi2": [],
+            "chi2_ndf": nan,
+            "chi2_median": nan,
+            "chi2_median_expected": nan,
+            "chi2_tail_fraction": nan,
+            "chi2_tail_fraction_error": nan,
+        }
+    tests = []
+    for sample, expected in zip(draws, truth, strict=True):
+        used = expected > 0
+        covariance = np.atleast_2d(np.cov(sample[:, used], rowvar=False))
+        with warnings.catch_warnings():
+            # Singular directions are left out; the rank (ndf) says so.
+            warnings.simplefilter("ignore", BayesfoldWarning)
+            tests.append(chi2(sample[:, used].mean(axis=0), expected[used], covariance))
+    values = np.array([test.chi2 for test in tests])
+    tail = np.array([test.p_value < _CHI2_TAIL for test in tests])
+    ndf = float(np.median([test.ndf for test in tests]))
+    return {
+        "chi2": values.tolist(),
+        "chi2_ndf": ndf,
+        "chi2_median": float(np.median(values)),
+        "chi2_median_expected": float(stats.chi2.median(ndf)),
+        "chi2_tail_fraction": float(tail.mean()),
+        "chi2_tail_fraction_error": _binomial_error(tail),
+    }
 
 
 @dataclass(frozen=True)
