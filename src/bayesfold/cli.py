@@ -57,8 +57,9 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
         level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
     if verbose < 2:
-        # PyTensor and PyMC log compilation details at INFO; keep them for -vv.
-        for noisy in ("pytensor", "pymc"):
+        # PyTensor and PyMC log compilation details at INFO, and JAX the
+        # accelerators it did not find; keep them for -vv.
+        for noisy in ("pytensor", "pymc", "jax"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     ctx.obj = {"progress": not quiet}
 

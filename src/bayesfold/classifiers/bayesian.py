@@ -751,14 +751,15 @@ class BayesianMLPClassifier(BaseEstimator):
     def _log_summary(self, data: TrainingData) -> None:
         logger.info(
             "BayesianMLPClassifier (%s) fitted %d replica(s) on %d events in "
-            "%.2f s (%.2f s compiling): %d steps, converged %s.",
+            "%.2f s (%.2f s compiling): %d steps, %d of %d converged.",
             self.method,
             data.n_replicas,
             data.X.shape[0],
             self.fit_time_,
             self.compile_time_,
             self.n_steps_,
-            self.converged_,
+            np.count_nonzero(self.converged_),
+            np.size(self.converged_),
         )
 
     def _convergence_message(self, fit: _Fit) -> str:
