@@ -61,6 +61,7 @@ Completion = Literal["learn", "one"]
 Bootstrap = Literal["poisson", "bayesian"]
 BootstrapOn = Literal["data", "simulation", "both"]
 DataTotal = Literal["observed", "posterior"]
+SimulationSampling = Literal["fixed", "posterior"]
 
 #: Four steps per iteration, in order; their index keys the seed of each fit.
 STEPS = ("step1", "step1b", "step2", "step2b")
@@ -76,6 +77,7 @@ def omnifold(
     replicas: int = 1,
     final_draws: int = 1,
     data_total: DataTotal = "observed",
+    simulation_sampling: SimulationSampling = "fixed",
     bootstrap: Bootstrap | None = None,
     bootstrap_on: BootstrapOn = "both",
     reference: Reference = "prior",
@@ -121,6 +123,16 @@ def omnifold(
         bootstrap of the data would give. Without it every draw has the same
         total and the bin covariance misses the data's overall Poisson
         fluctuation.
+    simulation_sampling : {"fixed", "posterior"}
+        Whether the unfolded histograms take the simulated events as the
+        population they stand for ("fixed"), or as a sample of it
+        ("posterior"): each draw's simulation weights on the result are then
+        multiplied by Exp(1) factors, one per event (a Bayesian bootstrap of
+        the simulation, after the iterations, which train on the events as
+        they are). A bin's count is a sum over its simulated events, and
+        this adds its sampling variance, independently per bin, which the
+        classifiers' smooth posteriors do not carry (``docs/validation.md``,
+        "Joint test").
     bootstrap : {"poisson", "bayesian"}, optional
         Resample events per replica with Poisson(1) or Exp(1) weights.
     bootstrap_on : {"data", "simulation", "both"}
@@ -150,6 +162,7 @@ def omnifold(
     _check_options(iterations, replicas, folds, reference, efficiency, fakes)
     _check_final_draws(final_draws, classifier)
     _check_choice("data_total", data_total, ("observed", "posterior"))
+    _check_choice("simulation_sampling", simulation_sampling, ("fixed", "posterior"))
     check_compatible(simulation, data)
     if bootstrap is not None:
         _check_choice("bootstrap", bootstrap, ("poisson", "bayesian"))
@@ -191,9 +204,13 @@ def omnifold(
     data_weights = run.data_weights
     if data_total == "posterior":
         data_weights = data_weights * _total_factors(data, len(data_weights), seeds)
+    sim_weights = run.sim_weights
+    if simulation_sampling == "posterior":
+        factors = seeds.generator(_SIM_SAMPLING_KEY).exponential(size=sim_weights.shape)
+        sim_weights = sim_weights * factors
     return UnfoldingResult(
         simulation=simulation,
-        sim_weights=run.sim_weights,
+        sim_weights=sim_weights,
         data_weights=data_weights,
         pull_weights=np.stack(pulls),
         push_weights=np.stack(pushes),
@@ -303,6 +320,7 @@ class _SeedTree:
 # fold assignment use keys far above any iteration count.
 _BOOTSTRAP_SIM_KEY, _BOOTSTRAP_DATA_KEY, _FOLD_KEY = 1_000_001, 1_000_002, 1_000_003
 _FINAL_DRAWS_KEY, _DATA_TOTAL_KEY = 1_000_004, 1_000_005
+_SIM_SAMPLING_KEY = 1_000_006
 
 
 def _replica_event_weights(
