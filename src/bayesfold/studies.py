@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from tqdm import tqdm
 
-from bayesfold.exceptions import ConfigurationError
+from bayesfold.exceptions import BayesfoldWarning, ConfigurationError
 from bayesfold.methods import BINNED_METHODS, METHODS, unfold
 from bayesfold.metrics import chi2, triangular_discriminator
 from bayesfold.result import PosteriorSummary, bin_edges
@@ -294,8 +294,6 @@ def _joint_chi2(
 ) -> dict[str, Any]:
     """The joint-test fields of :class:`CoverageResult` (see its notes)."""
     from scipy import stats
-
-    from bayesfold.exceptions import BayesfoldWarning
 
     n_bins = truth.shape[1]
     if draws.shape[1] <= n_bins:
